@@ -1,5 +1,5 @@
 #!/usr/bin/env bun
-import { cac } from "cac";
+import { type CAC, cac } from "cac";
 import pkg from "../package.json" with { type: "json" };
 import { CliError, ExitCode } from "./commands/exit-codes.ts";
 import { registerProbe } from "./commands/probe.ts";
@@ -13,6 +13,26 @@ function fail(message: string, code: number): never {
   process.exit(code);
 }
 
+/**
+ * cac (through mri) keeps only the short form's values when a repeatable flag is given both as
+ * `-t a` and `--to b`, so short flags are rewritten to their long names before parsing.
+ */
+function expandShortFlags(cli: CAC, argv: string[]): string[] {
+  const [runtime = "", script = "", ...rest] = argv;
+  const commandName = rest.find((arg) => !arg.startsWith("-"));
+  const command = cli.commands.find((c) => c.name === commandName);
+  if (!command) return argv;
+  const longOf = new Map<string, string>();
+  for (const option of command.options) {
+    const short = option.names.find((n) => n.length === 1);
+    const long = option.names.find((n) => n.length > 1);
+    if (short && long) longOf.set(`-${short}`, `--${long}`);
+  }
+  const end = rest.indexOf("--");
+  const expanded = rest.map((arg, i) => (end !== -1 && i > end ? arg : (longOf.get(arg) ?? arg)));
+  return [runtime, script, ...expanded];
+}
+
 export async function main(argv: string[]): Promise<void> {
   const cli = cac("smtpkit");
   registerSend(cli);
@@ -24,7 +44,7 @@ export async function main(argv: string[]): Promise<void> {
   cli.option("--version", "Print the version");
 
   try {
-    cli.parse(argv, { run: false });
+    cli.parse(expandShortFlags(cli, argv), { run: false });
   } catch (error) {
     const hint = cli.matchedCommandName ? `smtpkit ${cli.matchedCommandName} --help` : "smtpkit --help";
     fail(`${error instanceof Error ? error.message : String(error)} (see ${hint})`, ExitCode.usage);

@@ -1,0 +1,79 @@
+import { UsageError } from "./exit-codes.ts";
+
+/** cac hands over strings, numbers (mri coerces digits), booleans or arrays; these read them plainly. */
+export type OptionValue = string | number | boolean | Array<string | number> | undefined;
+
+/** Every value of a repeatable flag, with comma-separated lists split (`--to a,b --to c`). */
+export function listOption(value: OptionValue, splitCommas = true): string[] {
+  if (value === undefined || value === false) return [];
+  const values = Array.isArray(value) ? value : [value];
+  const strings = values.map(String);
+  return splitCommas ? strings.flatMap(splitAddressList) : strings;
+}
+
+/** The last value given for a flag that takes one. */
+export function stringOption(value: OptionValue): string | undefined {
+  if (value === undefined || value === false) return undefined;
+  const last = Array.isArray(value) ? value[value.length - 1] : value;
+  if (last === true) return undefined;
+  return last === undefined ? undefined : String(last);
+}
+
+export function numberOption(value: OptionValue, flag: string, min = 0): number | undefined {
+  const text = stringOption(value);
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < min) throw new UsageError(`${flag} wants a number >= ${min}, not '${text}'`);
+  return n;
+}
+
+export function choiceOption<T extends string>(
+  value: OptionValue,
+  flag: string,
+  choices: readonly T[],
+): T | undefined {
+  const text = stringOption(value);
+  if (text === undefined) return undefined;
+  const lower = text.toLowerCase();
+  const found = choices.find((c) => c.toLowerCase() === lower);
+  if (!found) throw new UsageError(`${flag} must be one of ${choices.join(", ")}, not '${text}'`);
+  return found;
+}
+
+/** Splits at commas outside quotes and angle brackets, so `"Nguyễn, Ana" <a@b>` stays whole. */
+export function splitAddressList(text: string): string[] {
+  const parts: string[] = [];
+  let current = "";
+  let quoted = false;
+  let angle = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === "\\" && quoted) {
+      current += ch + (text[i + 1] ?? "");
+      i++;
+      continue;
+    }
+    if (ch === '"') quoted = !quoted;
+    else if (!quoted && ch === "<") angle++;
+    else if (!quoted && ch === ">") angle = Math.max(0, angle - 1);
+    if (ch === "," && !quoted && angle === 0) {
+      parts.push(current);
+      current = "";
+    } else current += ch;
+  }
+  parts.push(current);
+  return parts.map((p) => p.trim()).filter((p) => p.length > 0);
+}
+
+/** `HOST[:PORT]`, `[v6]:PORT`; the port falls back to `defaultPort`. */
+export function hostPort(text: string, flag: string, defaultPort: number): { host: string; port: number } {
+  if ((text.match(/:/g) ?? []).length > 1 && !text.startsWith("[")) return { host: text, port: defaultPort };
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
+  const plain = /^([^:[\]]+)(?::(\d+))?$/.exec(text);
+  const match = bracketed ?? plain;
+  if (!match?.[1]) throw new UsageError(`${flag} wants HOST[:PORT], not '${text}'`);
+  const port = match[2] === undefined ? defaultPort : Number(match[2]);
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw new UsageError(`${flag}: port must be 1-65535 in '${text}'`);
+  return { host: match[1], port };
+}
