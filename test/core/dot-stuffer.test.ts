@@ -18,7 +18,7 @@ function unstuff(wire: string): string {
   if (body === "") return "";
   expect(body.endsWith("\r\n")).toBe(true);
   const lines = body.slice(0, -2).split("\r\n");
-  return lines.map((line) => (line.startsWith(".") ? line.slice(1) : line)).join("\r\n") + "\r\n";
+  return `${lines.map((line) => (line.startsWith(".") ? line.slice(1) : line)).join("\r\n")}\r\n`;
 }
 
 function stuffInChunks(input: Uint8Array, cuts: number[]): { wire: string; size: number } {
