@@ -1,0 +1,222 @@
+import { ProtocolError, SmtpError } from "./errors.ts";
+import { MAX_REPLY_LINE, MAX_REPLY_LINE_LENIENT, octetLength } from "./limits.ts";
+import { ENHANCED_CODE_PATTERN } from "./reply-codes.ts";
+
+/**
+ * A complete reply. `lines` holds each line's text after "NNN-" or "NNN "; an enhanced status
+ * code (RFC 3463, class digit equal to the reply's first digit) is removed from every line that
+ * starts with one and kept once in `enhanced`.
+ */
+export interface Reply {
+  code: number;
+  enhanced?: string;
+  lines: string[];
+}
+
+export type ReplyClass = 2 | 3 | 4 | 5;
+
+const LF = 0x0a;
+const CR = 0x0d;
+const decoder = new TextDecoder("utf-8");
+const encoder = new TextEncoder();
+
+/** RFC 5321 §4.2: Reply-code, then "-" (more lines follow), " " or nothing (last line). */
+const REPLY_LINE = /^([2-5]\d\d)(?:([ -])(.*))?$/s;
+/** An enhanced code at the start of a line's text, followed by spaces or the end. */
+const LEADING_ENHANCED = /^([245]\.\d{1,3}\.\d{1,3})(?: +|$)/;
+
+/**
+ * Splits a byte stream from a server into replies, for any chunking of the input.
+ * CRLF ends a line; a bare LF is accepted too (leniency towards broken servers is harmless on the
+ * client side, unlike the server's DATA reader). Malformed input throws ProtocolError, after
+ * which the parser stays failed: the stream cannot be resynchronised reliably.
+ */
+export class ReplyParser {
+  #buffer: Uint8Array = new Uint8Array(0);
+  #code = 0;
+  #enhanced: string | undefined;
+  #lines: string[] = [];
+  #failure: ProtocolError | undefined;
+
+  /** True while part of a reply (a partial line or the first lines of a multi-line reply) is held. */
+  get pending(): boolean {
+    return this.#buffer.length > 0 || this.#lines.length > 0;
+  }
+
+  push(chunk: Uint8Array | string): Reply[] {
+    if (this.#failure !== undefined) throw this.#failure;
+    const bytes = typeof chunk === "string" ? encoder.encode(chunk) : chunk;
+    const buffer = this.#append(bytes);
+    const replies: Reply[] = [];
+    let start = 0;
+    try {
+      for (;;) {
+        const lf = buffer.indexOf(LF, start);
+        if (lf < 0) break;
+        const end = lf > start && buffer[lf - 1] === CR ? lf - 1 : lf;
+        this.#checkLength(end - start);
+        const reply = this.#line(decoder.decode(buffer.subarray(start, end)));
+        if (reply !== undefined) replies.push(reply);
+        start = lf + 1;
+      }
+      // A CR may still be followed by its LF, so it does not count yet.
+      const rest = buffer.length - start;
+      this.#checkLength(buffer[buffer.length - 1] === CR ? rest - 1 : rest);
+    } catch (error) {
+      if (error instanceof ProtocolError) this.#failure = error;
+      throw error;
+    }
+    this.#buffer = start === buffer.length ? new Uint8Array(0) : buffer.slice(start);
+    return replies;
+  }
+
+  #append(bytes: Uint8Array): Uint8Array {
+    if (this.#buffer.length === 0) return bytes;
+    const joined = new Uint8Array(this.#buffer.length + bytes.length);
+    joined.set(this.#buffer, 0);
+    joined.set(bytes, this.#buffer.length);
+    return joined;
+  }
+
+  #checkLength(octets: number): void {
+    if (octets > MAX_REPLY_LINE_LENIENT) {
+      throw new ProtocolError(`reply line longer than ${MAX_REPLY_LINE_LENIENT} octets`);
+    }
+  }
+
+  #line(line: string): Reply | undefined {
+    const m = REPLY_LINE.exec(line);
+    if (m === null) throw new ProtocolError(`malformed reply line: ${JSON.stringify(line.slice(0, 80))}`);
+    const code = Number(m[1]);
+    if (this.#lines.length > 0 && code !== this.#code) {
+      throw new ProtocolError(`reply code changed from ${this.#code} to ${code} inside a multi-line reply`);
+    }
+    this.#code = code;
+    let text = m[3] ?? "";
+    const enhanced = LEADING_ENHANCED.exec(text);
+    if (enhanced !== null && enhanced[1]?.[0] === m[1]?.[0]) {
+      this.#enhanced ??= enhanced[1];
+      text = text.slice(enhanced[0].length);
+    }
+    this.#lines.push(text);
+    if (m[2] === "-") return undefined;
+    const reply: Reply = { code, lines: this.#lines };
+    if (this.#enhanced !== undefined) reply.enhanced = this.#enhanced;
+    this.#lines = [];
+    this.#enhanced = undefined;
+    this.#code = 0;
+    return reply;
+  }
+}
+
+/** Parses one complete reply given as a string ("250-a\r\n250 b\r\n"); throws if it is not exactly one. */
+export function parseReply(text: string): Reply {
+  const parser = new ReplyParser();
+  const replies = parser.push(text);
+  const [reply] = replies;
+  if (replies.length !== 1 || reply === undefined || parser.pending) {
+    throw new ProtocolError(`expected exactly one complete reply, got ${replies.length}`);
+  }
+  return reply;
+}
+
+/** C0 controls other than HT, and DEL: never sent in reply text, whatever a hook put in a message. */
+const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/g;
+
+/**
+ * A reply ready for the wire: "NNN-" on every line but the last, the enhanced code repeated on
+ * each line (RFC 2034 §3 asks for that), CRLF endings, and no line over 512 octets
+ * (RFC 5321 §4.5.3.1.5): longer text is wrapped at spaces where it can be.
+ */
+export function formatReply(
+  code: number,
+  enhanced: string | undefined,
+  text: string | readonly string[],
+): string {
+  if (!Number.isInteger(code) || code < 200 || code > 599) throw new RangeError(`not a reply code: ${code}`);
+  if (enhanced !== undefined) {
+    if (!ENHANCED_CODE_PATTERN.test(enhanced) || enhanced[0] !== String(code)[0]) {
+      throw new RangeError(`enhanced code ${enhanced} does not fit reply code ${code}`);
+    }
+  }
+  const given = typeof text === "string" ? [text] : text;
+  const lines = given.flatMap((t) => t.split(/\r\n|\r|\n/)).map((t) => t.replace(CONTROL, " "));
+  const prefix = enhanced === undefined ? "" : `${enhanced} `;
+  const budget = MAX_REPLY_LINE - 2 - 4 - prefix.length;
+  const wrapped = lines.flatMap((line) => wrapOctets(line, budget));
+  if (wrapped.length === 0) wrapped.push("");
+  const last = wrapped.length - 1;
+  let out = "";
+  wrapped.forEach((line, i) => {
+    const body = `${prefix}${line}`.trimEnd();
+    if (i === last) out += body === "" ? `${code}\r\n` : `${code} ${body}\r\n`;
+    else out += `${code}-${body}\r\n`;
+  });
+  return out;
+}
+
+/** Splits `line` into pieces of at most `budget` UTF-8 octets, at spaces where possible, never inside a character. */
+function wrapOctets(line: string, budget: number): string[] {
+  const pieces: string[] = [];
+  let rest = line;
+  while (octetLength(rest) > budget) {
+    let octets = 0;
+    let cut = 0;
+    for (const ch of rest) {
+      const size = octetLength(ch);
+      if (octets + size > budget) break;
+      octets += size;
+      cut += ch.length;
+    }
+    const space = rest.lastIndexOf(" ", cut);
+    if (space > 0) {
+      pieces.push(rest.slice(0, space));
+      rest = rest.slice(space + 1);
+    } else {
+      pieces.push(rest.slice(0, cut));
+      rest = rest.slice(cut);
+    }
+  }
+  pieces.push(rest);
+  return pieces;
+}
+
+/** The wire form of an SmtpError; its message may hold several lines. */
+export function formatSmtpError(error: SmtpError): string {
+  return formatReply(error.code, error.enhanced, error.message);
+}
+
+/** An SmtpError carrying a (negative) reply, for a client that rejects on 4xx/5xx. */
+export function replyToError(reply: Reply): SmtpError {
+  return new SmtpError(reply.code, reply.enhanced, replyMessage(reply));
+}
+
+/** The class digit of a reply code: 2 positive, 3 intermediate, 4 transient, 5 permanent. */
+export function replyClass(code: number): ReplyClass {
+  const cls = Math.floor(code / 100);
+  if (!Number.isInteger(code) || cls < 2 || cls > 5) throw new RangeError(`not a reply code: ${code}`);
+  return cls as ReplyClass;
+}
+
+/** 2xx or 3xx: the command was accepted (or its next step is awaited). */
+export function isPositive(code: number): boolean {
+  return code >= 200 && code < 400;
+}
+
+/** 4xx: try again later. */
+export function isTransient(code: number): boolean {
+  return code >= 400 && code < 500;
+}
+
+/** 5xx: do not repeat the same command. */
+export function isPermanent(code: number): boolean {
+  return code >= 500 && code < 600;
+}
+
+/** The reply's text on one line: its non-empty lines joined with single spaces. */
+export function replyMessage(reply: Reply): string {
+  return reply.lines
+    .map((line) => line.trim())
+    .filter((line) => line !== "")
+    .join(" ");
+}
