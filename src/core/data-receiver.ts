@@ -181,8 +181,6 @@ export class DataReceiver {
           }
           break;
         }
-        case Position.Done:
-          return { body, done: true, rest: chunk.subarray(pos) };
       }
     }
     this.emit(body, chunk, runStart, n);
