@@ -153,8 +153,11 @@ export function parseAddressLiteral(text: string): string {
       if (isIpv6(value)) return text;
       throw new AddressError(`malformed IPv6 address literal ${text}`);
     }
-    // General-address-literal = Standardized-tag ":" 1*dcontent; dcontent = %d33-90 / %d94-126
-    if (/^[A-Za-z0-9-]*[A-Za-z0-9]$/.test(tag) && /^[\x21-\x5a\x5e-\x7e]+$/.test(value)) return text;
+    // General-address-literal (Standardized-tag ":" 1*dcontent) is grammar only: its tag must be
+    // registered with IANA and only "IPv6" is, so "[2001:db8::1]" gets a pointed message instead.
+    throw new AddressError(
+      `unknown address literal tag ${JSON.stringify(tag)} in ${text} (only IPv6 is registered)`,
+    );
   }
   throw new AddressError(`malformed address literal ${text} (expected [1.2.3.4] or [IPv6:...])`);
 }

@@ -1,7 +1,7 @@
 import { AddressError, type AddressOptions, formatPath, type Path, parsePath } from "./address.ts";
 import { SmtpError } from "./errors.ts";
 import { type EsmtpParam, formatEsmtpParams, parseEsmtpParams } from "./esmtp-params.ts";
-import { MAX_AUTH_LINE, MAX_COMMAND_LINE, MAX_MAIL_LINE, MAX_RCPT_LINE, octetLength } from "./limits.ts";
+import { MAX_COMMAND_LINE, MAX_MAIL_LINE, MAX_RCPT_LINE, MAX_SASL_LINE, octetLength } from "./limits.ts";
 
 export type Command =
   | { verb: "EHLO" | "HELO"; domain: string }
@@ -45,14 +45,14 @@ export function maxCommandLine(verb: string): number {
     case "RCPT":
       return MAX_RCPT_LINE;
     case "AUTH":
-      return MAX_AUTH_LINE;
+      return MAX_SASL_LINE;
     default:
       return MAX_COMMAND_LINE;
   }
 }
 
 /** The longest line any command may take; a line reader may stop buffering beyond this. */
-export const MAX_ANY_COMMAND_LINE = Math.max(MAX_COMMAND_LINE, MAX_MAIL_LINE, MAX_RCPT_LINE, MAX_AUTH_LINE);
+export const MAX_ANY_COMMAND_LINE = Math.max(MAX_COMMAND_LINE, MAX_MAIL_LINE, MAX_RCPT_LINE, MAX_SASL_LINE);
 
 const syntax = (message: string) => new SmtpError(501, "5.5.4", message);
 
@@ -243,4 +243,21 @@ export function formatCommand(cmd: Command): string {
         throw new RangeError(`BDAT size ${cmd.size} is not a size`);
       return cmd.last ? `BDAT ${cmd.size} LAST\r\n` : `BDAT ${cmd.size}\r\n`;
   }
+}
+
+/** A client's line during an AUTH exchange (RFC 4954 §4): base64 data, or "*" to cancel. */
+export type SaslResponse = { cancel: true } | { cancel: false; data: string };
+
+/**
+ * Parses one SASL response line (without CRLF). Throws SmtpError 500 5.5.6 when the line is over
+ * 12288 octets and 501 5.5.2 when it is not base64, the replies RFC 4954 §4 names.
+ */
+export function parseSaslResponse(line: string): SaslResponse {
+  if (line.length + 2 > MAX_SASL_LINE) {
+    throw new SmtpError(500, "5.5.6", `authentication line is over ${MAX_SASL_LINE} octets (RFC 4954 §4)`);
+  }
+  if (line === "*") return { cancel: true };
+  if (line !== "" && !BASE64.test(line))
+    throw new SmtpError(501, "5.5.2", "cannot decode the response as base64");
+  return { cancel: false, data: line };
 }

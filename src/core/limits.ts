@@ -29,8 +29,12 @@ export const MIN_RECIPIENTS = 100;
 export const MAX_MAIL_LINE = MAX_COMMAND_LINE + 26 + 100 + 500 + 64;
 /** RCPT's line limit grows by 500 for NOTIFY and ORCPT (RFC 3461 §4). */
 export const MAX_RCPT_LINE = MAX_COMMAND_LINE + 500;
-/** RFC 4954 §4: AUTH lines (initial response included) may be up to 12288 octets. */
-export const MAX_AUTH_LINE = 12288;
+/**
+ * RFC 4954 §4: a server must take SASL response lines of at least 12288 octets. The AUTH command
+ * itself should stay within 512 (a client omits a longer initial response), but XOAUTH2 clients
+ * send long tokens on the AUTH line anyway, so a server accepts that much there too.
+ */
+export const MAX_SASL_LINE = 12288;
 /** RFC 3461 §4.4: an ENVID value is at most 100 characters. */
 export const MAX_ENVID = 100;
 /** RFC 3461 §4.2: an ORCPT value (type, ";" and xtext) is at most 500 characters. */
