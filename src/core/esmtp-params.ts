@@ -164,7 +164,10 @@ export function parseRcptParams(params: readonly EsmtpParam[]): RcptParams {
         // RFC 3461 §4.1: "NEVER" alone, or a comma list of SUCCESS, FAILURE and DELAY.
         const types = requireValue(p)
           .split(",")
-          .map((t) => oneOf({ name: "NOTIFY", value: t }, NOTIFY_TYPES));
+          .map((t) => {
+            if (t === "") throw syntax("NOTIFY lists an empty type");
+            return oneOf({ name: "NOTIFY", value: t }, NOTIFY_TYPES);
+          });
         if (new Set(types).size !== types.length) throw syntax("NOTIFY lists a type twice");
         if (types.includes("NEVER") && types.length > 1)
           throw syntax("NOTIFY=NEVER cannot be combined with other types");

@@ -99,9 +99,9 @@ export function describeReplyCode(code: number): string {
   const digits = String(code);
   const cls = CLASS_NAMES[digits[0] ?? ""];
   const category = CATEGORY_NAMES[digits[1] ?? ""];
-  if (digits.length !== 3 || cls === undefined || category === undefined)
-    return `Not an SMTP reply code (${code})`;
-  return `${cls} (${category})`;
+  if (digits.length !== 3 || cls === undefined) return `Not an SMTP reply code (${code})`;
+  // Some servers use second digits beyond RFC 5321's 0-5 (471, 571); the class still says enough.
+  return category === undefined ? cls : `${cls} (${category})`;
 }
 
 /** RFC 3463 §3.1: the class digit of an enhanced status code. */
