@@ -1,0 +1,302 @@
+import mime from "mime";
+import { MAX_TEXT_LINE, octetLength } from "../core/limits.ts";
+import { type AddressSpec, formatAddressList, parseAddressList } from "./address-header.ts";
+import { encodeBase64 } from "./base64.ts";
+import { formatDate } from "./date.ts";
+import { encodeUnstructured, MAX_ENCODED_WORD_LINE, MAX_LITERAL_WORD } from "./encoded-word.ts";
+import { foldHeader, HeaderError, MAX_HEADER_LINE } from "./header-fold.ts";
+import { encodeQuotedPrintable } from "./quoted-printable.ts";
+import { encodeLegacyParameter, encodeParameter } from "./rfc2231.ts";
+import { isAscii, utf8Encode } from "./utf8.ts";
+
+export type { AddressSpec } from "./address-header.ts";
+
+export interface AttachmentSpec {
+  filename: string;
+  content: Uint8Array;
+  /** Default: `mime.getType(filename)`, else application/octet-stream. */
+  contentType?: string;
+  inline?: boolean;
+  contentId?: string;
+}
+
+export interface MessageSpec {
+  from: AddressSpec;
+  to: AddressSpec[];
+  cc?: AddressSpec[];
+  replyTo?: AddressSpec[];
+  subject?: string;
+  text?: string;
+  html?: string;
+  attachments?: AttachmentSpec[];
+  /** Added to the header; one with the name of a generated header (any case) replaces it. */
+  headers?: [name: string, value: string][];
+}
+
+export interface BuildOptions {
+  date: Date;
+  messageIdDomain: string;
+  /** For boundaries and the Message-ID; injected so that tests get the same bytes every time. */
+  random: () => string;
+  /** The server offers 8BITMIME (RFC 6152): text bodies may be 8bit where that saves encoding. */
+  eightBit?: boolean;
+  /** The server offers SMTPUTF8 (RFC 6531): addresses beyond ASCII may be written raw (RFC 6532). */
+  utf8Headers?: boolean;
+}
+
+export interface BuiltMessage {
+  bytes: Uint8Array;
+  /** As in the header, angle brackets included. */
+  messageId: string;
+  /** Some body is 8bit: send with BODY=8BITMIME. */
+  eightBit: boolean;
+  /** Some address is beyond ASCII: send with SMTPUTF8. */
+  utf8: boolean;
+}
+
+/** An address beyond ASCII was given but SMTPUTF8 may not be used; the address cannot be encoded. */
+export class NeedsSmtpUtf8Error extends Error {
+  override name = "NeedsSmtpUtf8Error";
+  constructor(readonly address: string) {
+    super(`the address ${address} is not ASCII and the server does not offer SMTPUTF8 (RFC 6531)`);
+  }
+}
+
+/** RFC 5322 §2.1.1 / RFC 2045 §2.7: 7bit and 8bit lines are at most 998 octets without CRLF. */
+const MAX_BODY_LINE = MAX_TEXT_LINE - 2;
+/** RFC 2046 §5.1.1: a boundary is 1 to 70 characters. */
+const MAX_BOUNDARY = 70;
+/** How many times to draw a new boundary when one turns up inside the content. */
+const BOUNDARY_ATTEMPTS = 16;
+const CRLF = "\r\n";
+
+/** Headers whose value is a list of mailboxes, so a replacement is parsed and written like ours. */
+const ADDRESS_HEADERS = new Set(["from", "sender", "to", "cc", "reply-to"]);
+
+/** A header line before folding, and the width to fold it to. */
+interface Field {
+  name: string;
+  value: string;
+  width: number;
+}
+
+interface Part {
+  fields: Field[];
+  body: string;
+}
+
+interface BuildState {
+  opts: BuildOptions;
+  eightBit: boolean;
+  utf8: boolean;
+}
+
+function field(name: string, value: string, width: number = MAX_HEADER_LINE): Field {
+  return { name, value, width };
+}
+
+function renderPart(part: Part): string {
+  const header = part.fields.map((f) => foldHeader(f.name, f.value, f.width)).join(CRLF);
+  return `${header}${CRLF}${CRLF}${part.body}`;
+}
+
+function parameterized(value: string, parameters: string[]): string {
+  return [value, ...parameters].join("; ");
+}
+
+/** Line breaks of every kind become CRLF: SMTP and MIME know no other (RFC 5322 §2.3). */
+function normalizeLineBreaks(text: string): string {
+  return text.replace(/\r\n|\r|\n/g, CRLF);
+}
+
+function linesFit(text: string): boolean {
+  return text.split(CRLF).every((line) => octetLength(line) <= MAX_BODY_LINE);
+}
+
+/**
+ * A text or HTML part in UTF-8: 7bit when it is ASCII in short lines, 8bit when the server allows
+ * it and only the characters are beyond ASCII, quoted-printable otherwise (long lines, NUL).
+ */
+function textPart(subtype: "plain" | "html", text: string, state: BuildState): Part {
+  const body = normalizeLineBreaks(text);
+  const raw = linesFit(body) && !body.includes("\0");
+  let encoding: string;
+  let encoded: string;
+  if (raw && isAscii(body)) {
+    encoding = "7bit";
+    encoded = body;
+  } else if (raw && state.opts.eightBit === true) {
+    encoding = "8bit";
+    encoded = body;
+    state.eightBit = true;
+  } else {
+    encoding = "quoted-printable";
+    encoded = encodeQuotedPrintable(utf8Encode(body));
+  }
+  return {
+    fields: [
+      field("Content-Type", `text/${subtype}; charset=utf-8`),
+      field("Content-Transfer-Encoding", encoding),
+    ],
+    body: encoded,
+  };
+}
+
+function contentId(id: string): string {
+  const bare = id.replace(/^<(.*)>$/, "$1");
+  if (bare === "" || /[\s<>]/.test(bare)) throw new HeaderError(`invalid Content-ID ${JSON.stringify(id)}`);
+  return `<${bare}>`;
+}
+
+function attachmentPart(attachment: AttachmentSpec): Part {
+  const type = attachment.contentType ?? mime.getType(attachment.filename) ?? "application/octet-stream";
+  const disposition = attachment.inline === true ? "inline" : "attachment";
+  const fields = [
+    field("Content-Type", parameterized(type, [encodeLegacyParameter("name", attachment.filename)])),
+    field("Content-Transfer-Encoding", "base64"),
+    field(
+      "Content-Disposition",
+      parameterized(disposition, encodeParameter("filename", attachment.filename)),
+    ),
+  ];
+  if (attachment.contentId !== undefined) fields.push(field("Content-ID", contentId(attachment.contentId)));
+  return { fields, body: encodeBase64(attachment.content) };
+}
+
+/** RFC 2046 §5.1.1 bchars, less space; "=_" cannot occur in base64 or quoted-printable text. */
+function boundaryFrom(kind: string, random: string): string {
+  return `=_${kind}_${random.replace(/[^A-Za-z0-9'()+_,\-./:=?]/g, "")}`.slice(0, MAX_BOUNDARY);
+}
+
+function multipart(
+  kind: "mixed" | "related" | "alternative",
+  parts: Part[],
+  state: BuildState,
+  type?: string,
+): Part {
+  const rendered = parts.map(renderPart);
+  let boundary = "";
+  for (let attempt = 0; boundary === "" || rendered.some((r) => r.includes(`--${boundary}`)); attempt++) {
+    if (attempt === BOUNDARY_ATTEMPTS)
+      throw new Error("random() keeps giving boundaries found in the content");
+    boundary = boundaryFrom(kind.slice(0, 3), state.opts.random());
+  }
+  const parameters = [`boundary="${boundary}"`];
+  if (type !== undefined) parameters.push(`type="${type}"`);
+  const body = `${rendered.map((r) => `--${boundary}${CRLF}${r}${CRLF}`).join("")}--${boundary}--`;
+  return { fields: [field("Content-Type", parameterized(`multipart/${kind}`, parameters))], body };
+}
+
+function contentTypeOf(part: Part): string {
+  const value = part.fields.find((f) => f.name === "Content-Type")?.value ?? "text/plain";
+  return value.split(";")[0]!;
+}
+
+function bodyPart(spec: MessageSpec, state: BuildState): Part | undefined {
+  const text = spec.text === undefined ? undefined : textPart("plain", spec.text, state);
+  const html = spec.html === undefined ? undefined : textPart("html", spec.html, state);
+  if (text && html) return multipart("alternative", [text, html], state);
+  return text ?? html;
+}
+
+function contentPart(spec: MessageSpec, state: BuildState): Part {
+  const attachments = spec.attachments ?? [];
+  const related = attachments.filter((a) => a.inline === true && a.contentId !== undefined);
+  const mixed = attachments.filter((a) => !related.includes(a));
+  let body = bodyPart(spec, state);
+  if (related.length > 0) {
+    const root = body ?? textPart("plain", "", state);
+    body = multipart("related", [root, ...related.map(attachmentPart)], state, contentTypeOf(root));
+  }
+  if (mixed.length > 0) {
+    body = multipart("mixed", [...(body ? [body] : []), ...mixed.map(attachmentPart)], state);
+  }
+  return body ?? textPart("plain", "", state);
+}
+
+function addressValue(list: AddressSpec[], state: BuildState): string {
+  for (const { address } of list) {
+    if (isAscii(address)) continue;
+    if (state.opts.utf8Headers !== true) throw new NeedsSmtpUtf8Error(address);
+    state.utf8 = true;
+  }
+  return formatAddressList(list);
+}
+
+function unstructuredField(name: string, value: string): Field {
+  const encoded = encodeUnstructured(value);
+  return field(name, encoded, encoded.includes("=?") ? MAX_ENCODED_WORD_LINE : MAX_HEADER_LINE);
+}
+
+/**
+ * A header the caller gave. Address lists are parsed and written like ours; other values pass
+ * untouched when they are printable ASCII that folds (so pre-encoded words and structured fields
+ * such as References survive), and are encoded as unstructured text otherwise.
+ */
+function customField(name: string, value: string, state: BuildState): Field {
+  const lower = name.toLowerCase();
+  if (lower === "bcc") {
+    throw new HeaderError(
+      "a Bcc header would show the blind copies to every recipient; make them envelope recipients",
+    );
+  }
+  if (ADDRESS_HEADERS.has(lower)) return field(name, addressValue(parseAddressList(value), state));
+  const foldable = value.split(/[ \t]+/).every((w) => w.length <= MAX_LITERAL_WORD);
+  if (/^[\x20-\x7e\t]*$/.test(value) && foldable) return field(name, value);
+  return unstructuredField(name, value);
+}
+
+function randomId(random: () => string): string {
+  const id = random().replace(/[^A-Za-z0-9.\-_]/g, "");
+  if (id === "") throw new Error("random() gave nothing usable for a Message-ID");
+  return id;
+}
+
+/**
+ * Builds an RFC 5322 / MIME message: CRLF line ends, every line within 998 octets, 7-bit clean
+ * unless `eightBit` or `utf8Headers` allow (and the content needs) otherwise. Text alone is
+ * text/plain; text and HTML are multipart/alternative; inline parts with a Content-ID go with
+ * the body into multipart/related; other attachments make it multipart/mixed. There is no Bcc.
+ */
+export function buildMessage(spec: MessageSpec, opts: BuildOptions): BuiltMessage {
+  if (/[\s<>]/.test(opts.messageIdDomain) || opts.messageIdDomain === "") {
+    throw new HeaderError(`invalid Message-ID domain ${JSON.stringify(opts.messageIdDomain)}`);
+  }
+  const state: BuildState = { opts, eightBit: false, utf8: false };
+  const generated: Field[] = [
+    field("Date", formatDate(opts.date)),
+    field("From", addressValue([spec.from], state)),
+    field("To", addressValue(spec.to, state)),
+  ];
+  if (spec.cc && spec.cc.length > 0) generated.push(field("Cc", addressValue(spec.cc, state)));
+  if (spec.replyTo && spec.replyTo.length > 0)
+    generated.push(field("Reply-To", addressValue(spec.replyTo, state)));
+  if (spec.subject !== undefined) generated.push(unstructuredField("Subject", spec.subject));
+  generated.push(field("Message-ID", `<${randomId(opts.random)}@${opts.messageIdDomain}>`));
+  const mimeVersion = field("MIME-Version", "1.0");
+  const content = contentPart(spec, state);
+  const all = [...generated, mimeVersion, ...content.fields];
+
+  // Each caller header takes the place of the generated one of that name, or goes before MIME-Version.
+  const custom = (spec.headers ?? []).map(([name, value]) => customField(name, value, state));
+  const fields: Field[] = [];
+  const placed = new Set<Field>();
+  for (const f of all) {
+    const replacements = custom.filter((c) => c.name.toLowerCase() === f.name.toLowerCase());
+    if (f === mimeVersion) {
+      const extra = custom.filter((c) => !all.some((g) => g.name.toLowerCase() === c.name.toLowerCase()));
+      for (const c of extra) placed.add(c);
+      fields.push(...extra);
+    }
+    if (replacements.length === 0) fields.push(f);
+    for (const c of replacements) {
+      if (placed.has(c)) continue;
+      placed.add(c);
+      fields.push(c);
+    }
+  }
+
+  const messageId = fields.find((f) => f.name.toLowerCase() === "message-id")?.value.trim() ?? "";
+  const text = renderPart({ fields, body: content.body });
+  return { bytes: utf8Encode(text), messageId, eightBit: state.eightBit, utf8: state.utf8 };
+}
