@@ -1,6 +1,6 @@
 import { SmtpError } from "./errors.ts";
 import { MAX_ENVID, MAX_ORCPT } from "./limits.ts";
-import { decodeXtext, encodeXtext } from "./xtext.ts";
+import { decodeUtf8AddrXtext, decodeXtext, encodeUtf8AddrXtext, encodeXtext } from "./xtext.ts";
 
 /** One "KEYWORD[=value]" of MAIL or RCPT (RFC 5321 §4.1.2 esmtp-param); name upper-cased. */
 export interface EsmtpParam {
@@ -34,7 +34,7 @@ export type NotifyType = "NEVER" | "SUCCESS" | "FAILURE" | "DELAY";
 export interface RcptParams {
   /** RFC 3461 §4.1 NOTIFY. */
   notify?: NotifyType[];
-  /** RFC 3461 §4.2 ORCPT: address type (e.g. "rfc822") and the original address. */
+  /** RFC 3461 §4.2 ORCPT: address type ("rfc822", or "utf-8" per RFC 6533) and the decoded original address. */
   orcpt?: { type: string; address: string };
   other: EsmtpParam[];
 }
@@ -89,6 +89,11 @@ function decodeParamXtext(p: EsmtpParam): string {
 function rejectDuplicate(seen: Set<string>, p: EsmtpParam): void {
   if (seen.has(p.name)) throw syntax(`duplicate ${p.name} parameter`);
   seen.add(p.name);
+}
+
+/** RFC 6533 §3: the "utf-8" address type carries utf-8-addr-xtext instead of plain xtext. */
+function isUtf8AddrType(type: string): boolean {
+  return type.toLowerCase() === "utf-8";
 }
 
 const BODY_TYPES: readonly BodyType[] = ["7BIT", "8BITMIME", "BINARYMIME"];
@@ -185,7 +190,15 @@ export function parseRcptParams(params: readonly EsmtpParam[]): RcptParams {
         if (semi <= 0 || !/^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]+$/.test(type)) {
           throw syntax('ORCPT must be addr-type ";" address, e.g. ORCPT=rfc822;user@example.com');
         }
-        result.orcpt = { type, address: decodeParamXtext({ name: "ORCPT", value: value.slice(semi + 1) }) };
+        const encoded = value.slice(semi + 1);
+        let address: string;
+        try {
+          address = isUtf8AddrType(type) ? decodeUtf8AddrXtext(encoded) : decodeXtext(encoded);
+        } catch (error) {
+          throw syntax(`ORCPT is not valid xtext: ${(error as Error).message}`);
+        }
+        if (address === "") throw syntax("ORCPT has an empty address");
+        result.orcpt = { type, address };
         break;
       }
       default:
@@ -212,8 +225,11 @@ export function formatMailParams(p: MailParams): EsmtpParam[] {
 export function formatRcptParams(p: RcptParams): EsmtpParam[] {
   const out: EsmtpParam[] = [];
   if (p.notify !== undefined && p.notify.length > 0) out.push({ name: "NOTIFY", value: p.notify.join(",") });
-  if (p.orcpt !== undefined)
-    out.push({ name: "ORCPT", value: `${p.orcpt.type};${encodeXtext(p.orcpt.address)}` });
+  if (p.orcpt !== undefined) {
+    const { type, address } = p.orcpt;
+    const encoded = isUtf8AddrType(type) ? encodeUtf8AddrXtext(address) : encodeXtext(address);
+    out.push({ name: "ORCPT", value: `${type};${encoded}` });
+  }
   out.push(...p.other);
   return out;
 }

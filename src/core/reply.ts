@@ -32,7 +32,9 @@ const LEADING_ENHANCED = /^([245]\.\d{1,3}\.\d{1,3})(?: +|$)/;
  * which the parser stays failed: the stream cannot be resynchronised reliably.
  */
 export class ReplyParser {
-  #buffer: Uint8Array = new Uint8Array(0);
+  /** Bytes of an unfinished line, in a buffer that grows by doubling so byte-by-byte input stays linear. */
+  #partial: Uint8Array = new Uint8Array(0);
+  #partialLength = 0;
   #code = 0;
   #enhanced: string | undefined;
   #lines: string[] = [];
@@ -40,42 +42,59 @@ export class ReplyParser {
 
   /** True while part of a reply (a partial line or the first lines of a multi-line reply) is held. */
   get pending(): boolean {
-    return this.#buffer.length > 0 || this.#lines.length > 0;
+    return this.#partialLength > 0 || this.#lines.length > 0;
   }
 
   push(chunk: Uint8Array | string): Reply[] {
     if (this.#failure !== undefined) throw this.#failure;
     const bytes = typeof chunk === "string" ? encoder.encode(chunk) : chunk;
-    const buffer = this.#append(bytes);
+    // The held partial line has no LF, so the search for one starts at the new bytes.
+    const searchFrom = this.#partialLength;
+    const data = searchFrom === 0 ? bytes : this.#append(bytes);
     const replies: Reply[] = [];
     let start = 0;
     try {
-      for (;;) {
-        const lf = buffer.indexOf(LF, start);
-        if (lf < 0) break;
-        const end = lf > start && buffer[lf - 1] === CR ? lf - 1 : lf;
+      for (let lf = data.indexOf(LF, searchFrom); lf >= 0; lf = data.indexOf(LF, start)) {
+        const end = lf > start && data[lf - 1] === CR ? lf - 1 : lf;
         this.#checkLength(end - start);
-        const reply = this.#line(decoder.decode(buffer.subarray(start, end)));
+        const reply = this.#line(decoder.decode(data.subarray(start, end)));
         if (reply !== undefined) replies.push(reply);
         start = lf + 1;
       }
-      // A CR may still be followed by its LF, so it does not count yet.
-      const rest = buffer.length - start;
-      this.#checkLength(buffer[buffer.length - 1] === CR ? rest - 1 : rest);
+      // A trailing CR may still be followed by its LF, so it does not count yet.
+      const rest = data.length - start;
+      this.#checkLength(data[data.length - 1] === CR ? rest - 1 : rest);
     } catch (error) {
       if (error instanceof ProtocolError) this.#failure = error;
       throw error;
     }
-    this.#buffer = start === buffer.length ? new Uint8Array(0) : buffer.slice(start);
+    this.#keep(data, start);
     return replies;
   }
 
+  /** Appends to the partial line and returns a view of all of it. */
   #append(bytes: Uint8Array): Uint8Array {
-    if (this.#buffer.length === 0) return bytes;
-    const joined = new Uint8Array(this.#buffer.length + bytes.length);
-    joined.set(this.#buffer, 0);
-    joined.set(bytes, this.#buffer.length);
-    return joined;
+    const needed = this.#partialLength + bytes.length;
+    if (needed > this.#partial.length) {
+      const grown = new Uint8Array(Math.max(needed, this.#partial.length * 2, 64));
+      grown.set(this.#partial.subarray(0, this.#partialLength));
+      this.#partial = grown;
+    }
+    this.#partial.set(bytes, this.#partialLength);
+    this.#partialLength = needed;
+    return this.#partial.subarray(0, needed);
+  }
+
+  /** Holds `data[start..]`, the unfinished line, for the next push. */
+  #keep(data: Uint8Array, start: number): void {
+    const rest = data.length - start;
+    if (data.buffer === this.#partial.buffer) {
+      this.#partial.copyWithin(0, start, data.length);
+      this.#partialLength = rest;
+      return;
+    }
+    this.#partialLength = 0;
+    if (rest > 0) this.#append(data.subarray(start));
   }
 
   #checkLength(octets: number): void {

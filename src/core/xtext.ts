@@ -53,3 +53,50 @@ export function decodeXtext(s: string): string {
 export function isXtext(s: string): boolean {
   return /^(?:[\x21-\x2a\x2c-\x3c\x3e-\x7e]|\+[0-9A-F]{2})*$/.test(s);
 }
+
+/** RFC 6533 §3 QCHAR: printable ASCII except "+", "=" and "\". */
+function isQchar(c: number): boolean {
+  return c >= 0x21 && c <= 0x7e && c !== 0x2b && c !== 0x3d && c !== 0x5c;
+}
+
+/**
+ * utf-8-addr-xtext (RFC 6533 §3), the ORCPT form for the "utf-8" address type: QCHARs stand for
+ * themselves, anything else is "\x{HEX}" with its Unicode code point, so the result is ASCII.
+ */
+export function encodeUtf8AddrXtext(s: string): string {
+  let out = "";
+  for (const ch of s) {
+    const cp = ch.codePointAt(0) ?? 0;
+    out += isQchar(cp) ? ch : `\\x{${cp.toString(16).toUpperCase().padStart(2, "0")}}`;
+  }
+  return out;
+}
+
+/**
+ * Decodes utf-8-addr-xtext or utf-8-addr-unitext (RFC 6533 §3: the latter also carries raw UTF-8).
+ * Throws on characters that must be escaped and on escapes that name no Unicode scalar value.
+ */
+export function decodeUtf8AddrXtext(s: string): string {
+  let out = "";
+  for (let i = 0; i < s.length; ) {
+    const cp = s.codePointAt(i) ?? 0;
+    if (cp === 0x5c) {
+      const m = /^\\x\{([0-9A-Fa-f]{1,6})\}/.exec(s.slice(i));
+      const value = m === null ? Number.NaN : Number.parseInt(m[1] ?? "", 16);
+      if (m === null || value > 0x10ffff || (value >= 0xd800 && value <= 0xdfff)) {
+        throw new Error(`utf-8-addr-xtext: malformed escape at offset ${i} (expected \\x{HEX})`);
+      }
+      out += String.fromCodePoint(value);
+      i += m[0].length;
+    } else if (isQchar(cp) || (cp >= 0x80 && !(cp >= 0xd800 && cp <= 0xdfff))) {
+      const ch = String.fromCodePoint(cp);
+      out += ch;
+      i += ch.length;
+    } else {
+      throw new Error(
+        `utf-8-addr-xtext: character ${JSON.stringify(s[i])} at offset ${i} must be written as \\x{HEX}`,
+      );
+    }
+  }
+  return out;
+}
