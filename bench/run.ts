@@ -1,0 +1,199 @@
+/**
+ * `npm run bench [send|serve ...]`: smtpkit against the peers the issues name, measured in the
+ * same run on this machine, printed as ratios. Needs `npm run build` and `scripts/install-peers`.
+ * Nothing here is a test: it prints figures, it asserts nothing.
+ */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { runMsmtp } from "../test/interop/peers/msmtp.ts";
+import { freePort, LOOPBACK } from "../test/interop/peers/ports.ts";
+import { runProcess, startProcess } from "../test/interop/peers/run-process.ts";
+import { startSmtpSink } from "../test/interop/peers/smtp-sink.ts";
+import { runSmtpSource } from "../test/interop/peers/smtp-source.ts";
+import { makeTempDir, removeTempDir } from "../test/interop/peers/temp-dir.ts";
+import { waitForBanner } from "../test/interop/peers/wait-for-banner.ts";
+
+const binary = join(import.meta.dir, "..", "dist", "smtpkit");
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function line(label: string, ours: string, theirs: string, ratio: number, target: string): void {
+  console.log(
+    `${label.padEnd(44)} smtpkit ${ours.padStart(12)}   peer ${theirs.padStart(12)}   ratio ${ratio.toFixed(2)}  (target ${target})`,
+  );
+}
+
+const message1k =
+  `From: bench@example.com\r\nTo: sink@example.com\r\nSubject: bench\r\n\r\n${"x".repeat(70)}\r\n`.repeat(1);
+
+/** Issue 3: one message, whole process, median of runs; and load mode against smtp-source. */
+async function benchSend(): Promise<void> {
+  await using sink = await startSmtpSink({ dump: false });
+  const runs = 15;
+  const ours: number[] = [];
+  const msmtp: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const started = performance.now();
+    const result = await runProcess(
+      [
+        binary,
+        "send",
+        "-s",
+        `${LOOPBACK}:${sink.port}`,
+        "-f",
+        "bench@example.com",
+        "-t",
+        "sink@example.com",
+        "--subject",
+        "bench",
+        "--body",
+        "x".repeat(70),
+      ],
+      {},
+    );
+    ours.push(performance.now() - started);
+    if (result.exitCode !== 0) throw new Error(`smtpkit send failed: ${result.stderr}`);
+    const theirs = await runMsmtp({
+      port: sink.port,
+      from: "bench@example.com",
+      recipients: ["sink@example.com"],
+      message: message1k,
+    });
+    if (theirs.exitCode !== 0) throw new Error(`msmtp failed: ${theirs.stderr}`);
+    msmtp.push(theirs.elapsedMs);
+  }
+  const a = median(ours);
+  const b = median(msmtp);
+  line(
+    "send: one message, whole process (median ms)",
+    `${a.toFixed(1)} ms`,
+    `${b.toFixed(1)} ms msmtp`,
+    a / b,
+    "<= 0.50",
+  );
+
+  const count = 20000;
+  const source = await runSmtpSource({
+    port: sink.port,
+    sessions: 10,
+    messages: count,
+    messageSize: 1024,
+    reuseConnections: true,
+    timeoutMs: 300_000,
+  });
+  if (source.exitCode !== 0) throw new Error(`smtp-source failed: ${source.stderr}`);
+  const body = "x".repeat(1024);
+  const load = await runProcess(
+    [
+      binary,
+      "send",
+      "-s",
+      `${LOOPBACK}:${sink.port}`,
+      "-f",
+      "bench@example.com",
+      "-t",
+      "sink@example.com",
+      "--body",
+      body,
+      "--repeat",
+      String(count),
+      "--parallel",
+      "10",
+    ],
+    { timeoutMs: 300_000 },
+  );
+  if (load.exitCode !== 0) throw new Error(`smtpkit send --repeat failed: ${load.stderr}`);
+  const ourRate = count / (load.elapsedMs / 1000);
+  const theirRate = count / (source.elapsedMs / 1000);
+  line(
+    "send --repeat 20000 --parallel 10, 1 KiB (msg/s)",
+    ourRate.toFixed(0),
+    `${theirRate.toFixed(0)} source`,
+    ourRate / theirRate,
+    ">= 1.00",
+  );
+}
+
+async function peakRssKb(pid: number): Promise<number> {
+  const status = await Bun.file(`/proc/${pid}/status`)
+    .text()
+    .catch(() => "");
+  return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+}
+
+/** Issue 5: smtp-source against `serve` (durable store) and against smtp-sink (stores nothing). */
+async function benchServe(): Promise<void> {
+  const workloads = [
+    {
+      name: "new connection per message",
+      sessions: 10,
+      messages: 10000,
+      size: 1024,
+      reuse: false,
+      target: 0.8,
+    },
+    { name: "reused connections", sessions: 10, messages: 20000, size: 1024, reuse: true, target: 0.5 },
+    { name: "1 MiB messages", sessions: 4, messages: 400, size: 1048576, reuse: true, target: 1.0 },
+  ];
+  for (const w of workloads) {
+    await using sink = await startSmtpSink({ dump: false });
+    const options = {
+      sessions: w.sessions,
+      messages: w.messages,
+      messageSize: w.size,
+      reuseConnections: w.reuse,
+      timeoutMs: 600_000,
+    };
+    const peer = await runSmtpSource({ port: sink.port, ...options });
+    if (peer.exitCode !== 0) throw new Error(`smtp-source vs smtp-sink failed: ${peer.stderr}`);
+
+    const dataDir = await makeTempDir("bench-serve");
+    const port = await freePort();
+    const serve = startProcess([
+      binary,
+      "serve",
+      "--listen",
+      `${LOOPBACK}:${port}`,
+      "--http",
+      "off",
+      "--data-dir",
+      dataDir,
+      "--quiet",
+      "--max-messages",
+      "1000000",
+    ]);
+    try {
+      await waitForBanner({ host: LOOPBACK, port, timeoutMs: 10_000 });
+      const ours = await runSmtpSource({ port, ...options });
+      if (ours.exitCode !== 0) throw new Error(`smtp-source vs serve failed: ${ours.stderr}`);
+      const rss = await peakRssKb(serve.pid);
+      const ourRate = w.messages / (ours.elapsedMs / 1000);
+      const theirRate = w.messages / (peer.elapsedMs / 1000);
+      line(
+        `serve: ${w.name} (msg/s)`,
+        ourRate.toFixed(0),
+        `${theirRate.toFixed(0)} sink`,
+        ourRate / theirRate,
+        `>= ${w.target}`,
+      );
+      console.log(`${"".padEnd(44)} serve peak RSS ${(rss / 1024).toFixed(0)} MiB`);
+    } finally {
+      serve.kill();
+      await serve.done;
+      await removeTempDir(dataDir);
+    }
+  }
+}
+
+const sections: Record<string, () => Promise<void>> = { send: benchSend, serve: benchServe };
+const wanted = process.argv.slice(2);
+if (!existsSync(binary)) throw new Error(`${binary} is missing: run npm run build first`);
+for (const [name, run] of Object.entries(sections)) {
+  if (wanted.length > 0 && !wanted.includes(name)) continue;
+  console.log(`== ${name}`);
+  await run();
+}
