@@ -1,0 +1,110 @@
+import * as net from "node:net";
+import { type Connection, SocketConnection } from "./connection.ts";
+import type { NetError } from "./net-error.ts";
+import type { ServerTlsOptions } from "./tls-upgrade.ts";
+
+export interface ListenOptions {
+  host: string;
+  /** 0 picks a free port; Listener.port tells which. */
+  port: number;
+  /** Implicit TLS (smtps, RFC 8314): onConnection sees only connections whose handshake succeeded. */
+  tls?: ServerTlsOptions;
+  onConnection: (connection: Connection) => void;
+  /** A connection that failed before onConnection (implicit TLS handshake); for logs. */
+  onError?: (error: NetError, remote: string) => void;
+  /** Implicit TLS: a client that does not finish the handshake in this time is dropped. */
+  handshakeTimeoutMs?: number;
+}
+
+export interface Listener {
+  readonly host: string;
+  /** The actual port, also when 0 was asked. */
+  readonly port: number;
+  /** Connections accepted and not yet closed. */
+  readonly openConnections: number;
+  /**
+   * Stop accepting, then resolve once every accepted connection has closed (the drivers close
+   * theirs, e.g. after a 421). `force` destroys the ones still open instead of waiting.
+   */
+  close(options?: { force?: boolean }): Promise<void>;
+}
+
+/** Bounds a client that connects to the TLS port and never speaks; RFC 8314 gives no number. */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 30_000;
+
+function listenError(error: unknown, host: string, port: number): Error {
+  const code = typeof error === "object" && error !== null && "code" in error ? String(error.code) : "";
+  const where = net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+  const reason =
+    code === "EADDRINUSE"
+      ? "address already in use"
+      : code === "EACCES"
+        ? "permission denied (ports below 1024 need privileges)"
+        : code === "EADDRNOTAVAIL"
+          ? "no such local address"
+          : error instanceof Error
+            ? error.message
+            : String(error);
+  return new Error(`cannot listen on ${where}: ${reason}`, { cause: error });
+}
+
+export function listen(options: ListenOptions): Promise<Listener> {
+  const open = new Set<SocketConnection>();
+  let allClosed: (() => void) | undefined;
+  const release = (connection: SocketConnection) => {
+    open.delete(connection);
+    if (open.size === 0) allClosed?.();
+  };
+
+  const accept = (socket: net.Socket) => {
+    const connection: SocketConnection = new SocketConnection(socket, "server", undefined, () =>
+      release(connection),
+    );
+    open.add(connection);
+    const tls = options.tls;
+    if (tls === undefined) {
+      options.onConnection(connection);
+      return;
+    }
+    connection.setIdleTimeout(options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS, () =>
+      connection.destroy(),
+    );
+    connection.startTls(tls).then(
+      () => {
+        connection.setIdleTimeout(0, () => {});
+        options.onConnection(connection);
+      },
+      (error: NetError) => {
+        connection.destroy();
+        options.onError?.(error, `${connection.remoteAddress}:${connection.remotePort}`);
+      },
+    );
+  };
+
+  const server = net.createServer({ noDelay: true }, accept);
+  return new Promise((resolve, reject) => {
+    server.once("error", (error) => reject(listenError(error, options.host, options.port)));
+    server.listen(options.port, options.host, () => {
+      const address = server.address();
+      const port = typeof address === "object" && address !== null ? address.port : options.port;
+      // Accept errors (EMFILE ...) must not crash the process; the next accept may succeed.
+      server.on("error", () => {});
+      resolve({
+        host: options.host,
+        port,
+        get openConnections() {
+          return open.size;
+        },
+        close(closeOptions?: { force?: boolean }): Promise<void> {
+          const stopped = new Promise<void>((done) => server.close(() => done()));
+          const drained = new Promise<void>((done) => {
+            if (open.size === 0) done();
+            else allClosed = done;
+          });
+          if (closeOptions?.force === true) for (const connection of open) connection.destroy();
+          return Promise.all([stopped, drained]).then(() => {});
+        },
+      });
+    });
+  });
+}

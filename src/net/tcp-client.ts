@@ -1,0 +1,95 @@
+import * as net from "node:net";
+import { type Connection, SocketConnection } from "./connection.ts";
+import type { Resolver } from "./dns.ts";
+import { NetError, toNetError } from "./net-error.ts";
+import type { ClientTlsOptions } from "./tls-upgrade.ts";
+
+export interface ConnectOptions {
+  /** A host name or an IP address. */
+  host: string;
+  port: number;
+  family?: 4 | 6;
+  /** For the TCP connect plus, with `tls`, the handshake; per address tried. */
+  timeoutMs?: number;
+  /** Implicit TLS (port 465, RFC 8314): the handshake starts as soon as TCP is up. */
+  tls?: ClientTlsOptions;
+  /**
+   * Look the host name up here instead of the system resolver, and try its addresses in order
+   * until one answers (RFC 5321 §5.1). Without it, the operating system resolves the name.
+   */
+  resolver?: Resolver;
+}
+
+/** RFC 5321 §4.5.3.2 sets no connect timeout; this bounds a black-holed address (SYNs unanswered). */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
+
+function endpoint(host: string, port: number): string {
+  return net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+function connectAddress(
+  address: string,
+  name: string,
+  options: ConnectOptions,
+  timeoutMs: number,
+): Promise<SocketConnection> {
+  const what =
+    address === name
+      ? `connection to ${endpoint(address, options.port)}`
+      : `connection to ${name} (${endpoint(address, options.port)})`;
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    let connection: SocketConnection | undefined;
+    const socket = net.connect({ host: address, port: options.port, family: options.family, noDelay: true });
+    const fail = (error: NetError) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      (connection ?? socket).destroy();
+      reject(error);
+    };
+    const onError = (error: Error) => fail(toNetError(error, what));
+    const timer = setTimeout(() => {
+      const stage = connection === undefined ? what : `TLS handshake on ${what}`;
+      fail(new NetError("timeout", `${stage} timed out after ${timeoutMs} ms`, "ETIMEDOUT"));
+    }, timeoutMs);
+
+    socket.once("error", onError);
+    socket.once("connect", () => {
+      socket.off("error", onError);
+      const opened = new SocketConnection(socket, "client", name);
+      connection = opened;
+      const done = () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(opened);
+      };
+      if (options.tls === undefined) done();
+      else opened.startTls(options.tls).then(done, (error: unknown) => fail(toNetError(error, what)));
+    });
+  });
+}
+
+/**
+ * Open a TCP connection, with implicit TLS if asked. Rejects with a NetError whose kind says what
+ * failed: refused, timeout, reset, unreachable, dns, tls-verify, tls-handshake.
+ */
+export async function connect(options: ConnectOptions): Promise<Connection> {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  if (options.resolver === undefined || net.isIP(options.host) !== 0) {
+    return connectAddress(options.host, options.host, options, timeoutMs);
+  }
+  const addresses = await options.resolver.resolveAddresses(options.host, options.family);
+  let lastError: unknown;
+  for (const address of addresses) {
+    try {
+      return await connectAddress(address, options.host, options, timeoutMs);
+    } catch (error) {
+      // A certificate problem is the host's, not the address's: another address will not fix it.
+      if (error instanceof NetError && error.kind === "tls-verify") throw error;
+      lastError = error;
+    }
+  }
+  throw lastError ?? new NetError("dns", `${options.host} has no address`, "ENODATA", false);
+}

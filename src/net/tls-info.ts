@@ -1,0 +1,131 @@
+import { isIP } from "node:net";
+import * as tls from "node:tls";
+import { describeVerifyError } from "./net-error.ts";
+
+export interface CertificateInfo {
+  /** "CN=mx.example.com, O=Example", attributes in the order the certificate lists them. */
+  subject: string;
+  issuer: string;
+  /** "DNS:mx.example.com", "IP:192.0.2.1", ... */
+  subjectAltNames: string[];
+  notBefore: Date;
+  notAfter: Date;
+  /** Colon-separated upper-case hex, "AA:BB:..". */
+  fingerprintSha256: string;
+  /** Upper-case hex. */
+  serialNumber: string;
+}
+
+export interface TlsInfo {
+  /** "TLSv1.3" */
+  protocol: string;
+  cipher: string;
+  /** The peer's chain verified against the CA set and, on the client side, the name matched. */
+  authorized: boolean;
+  authorizationError?: string;
+  /** Leaf first, then each issuer as far as it is known (sent by the peer or found in the CA set). */
+  chain: CertificateInfo[];
+  /** Client side: the name verified against (SNI unless it is an IP address); server side: the SNI the client sent. */
+  servername?: string;
+  /** Client side only: whether the leaf certificate is valid for `servername`. */
+  nameMatches?: boolean;
+  /** STARTTLS only: plaintext bytes that had arrived but were dropped at the switch (RFC 3207 §4.2). */
+  discardedBytes?: number;
+}
+
+/** A malicious or broken peer cannot make us loop: real chains are far shorter. */
+const MAX_CHAIN_DEPTH = 16;
+
+type DistinguishedName = Record<string, string | string[] | undefined>;
+
+function formatName(name: DistinguishedName | undefined): string {
+  if (name === undefined) return "";
+  const parts: string[] = [];
+  for (const [attribute, value] of Object.entries(name)) {
+    if (value === undefined) continue;
+    for (const one of Array.isArray(value) ? value : [value]) parts.push(`${attribute}=${one}`);
+  }
+  return parts.join(", ");
+}
+
+/** Node writes "DNS:a, IP Address:1.2.3.4", quoting entries that contain a comma. */
+function splitAltNames(altNames: string | undefined): string[] {
+  if (altNames === undefined || altNames === "") return [];
+  const entries = altNames.match(/(?:[^,"]|"(?:[^"\\]|\\.)*")+/g) ?? [];
+  return entries.map((entry) => entry.trim().replace(/^IP Address:/, "IP:")).filter((entry) => entry !== "");
+}
+
+export function certificateInfo(peer: tls.PeerCertificate): CertificateInfo {
+  return {
+    subject: formatName(peer.subject as DistinguishedName | undefined),
+    issuer: formatName(peer.issuer as DistinguishedName | undefined),
+    subjectAltNames: splitAltNames(peer.subjectaltname),
+    notBefore: new Date(peer.valid_from),
+    notAfter: new Date(peer.valid_to),
+    fingerprintSha256: peer.fingerprint256,
+    serialNumber: peer.serialNumber.toUpperCase(),
+  };
+}
+
+function isPresent(peer: tls.PeerCertificate | undefined): peer is tls.PeerCertificate {
+  return peer !== undefined && peer !== null && typeof peer.fingerprint256 === "string";
+}
+
+/** Walk issuerCertificate from the leaf until the self-signed root points at itself. */
+export function peerChain(socket: tls.TLSSocket): CertificateInfo[] {
+  const chain: CertificateInfo[] = [];
+  let current: tls.DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
+  while (isPresent(current) && chain.length < MAX_CHAIN_DEPTH) {
+    chain.push(certificateInfo(current));
+    const issuer: tls.DetailedPeerCertificate | undefined = current.issuerCertificate;
+    if (!isPresent(issuer) || issuer === current || issuer.fingerprint256 === current.fingerprint256) break;
+    current = issuer;
+  }
+  return chain;
+}
+
+export interface ClientCheck {
+  /** The name the certificate must be valid for; an IP address is checked against IP SANs. */
+  expectedName: string | undefined;
+}
+
+/** TLS facts of an established socket. On the client side, the name check is folded into `authorized`. */
+export function tlsInfoOf(socket: tls.TLSSocket, client: ClientCheck | undefined): TlsInfo {
+  const protocol = socket.getProtocol() ?? "unknown";
+  const cipher = socket.getCipher()?.name ?? "unknown";
+  const chain = peerChain(socket);
+  const chainError = socket.authorizationError ? String(socket.authorizationError) : undefined;
+
+  if (client === undefined) {
+    const info: TlsInfo = { protocol, cipher, authorized: socket.authorized, chain };
+    const sni = (socket as { servername?: unknown }).servername;
+    if (typeof sni === "string" && sni !== "") info.servername = sni;
+    if (chain.length > 0 && chainError !== undefined)
+      info.authorizationError = describeVerifyError(chainError);
+    return info;
+  }
+
+  const info: TlsInfo = { protocol, cipher, authorized: false, chain };
+  let nameError: string | undefined;
+  if (client.expectedName !== undefined) {
+    info.servername = client.expectedName;
+    const leaf = socket.getPeerCertificate(false);
+    const mismatch = isPresent(leaf) ? tls.checkServerIdentity(client.expectedName, leaf) : undefined;
+    info.nameMatches = isPresent(leaf) && mismatch === undefined;
+    if (mismatch !== undefined) nameError = mismatch.message;
+  }
+  // Node reports a name mismatch as ERR_TLS_CERT_ALTNAME_INVALID in authorizationError; prefer its
+  // full sentence, which names the host and the certificate's names.
+  const nameOnly = chainError === "ERR_TLS_CERT_ALTNAME_INVALID";
+  const chainVerified = chainError === undefined ? socket.authorized : nameOnly;
+  info.authorized = chainVerified && info.nameMatches !== false;
+  if (chainError !== undefined && !nameOnly) info.authorizationError = describeVerifyError(chainError);
+  else if (nameError !== undefined) info.authorizationError = nameError;
+  else if (!info.authorized) info.authorizationError = "peer certificate not verified";
+  return info;
+}
+
+/** SNI carries host names only (RFC 6066 §3); IP literals are still checked against the certificate. */
+export function sniFor(name: string | undefined): string | undefined {
+  return name === undefined || isIP(name) !== 0 ? undefined : name;
+}
