@@ -235,6 +235,8 @@ function unstructuredField(name: string, value: string): Field {
  */
 function customField(name: string, value: string, state: BuildState): Field {
   const lower = name.toLowerCase();
+  // Encoding would make a line break harmless, but one here means a caller tried to add two headers.
+  if (/[\r\n]/.test(value)) throw new HeaderError(`the ${name} header value contains a line break`);
   if (lower === "bcc") {
     throw new HeaderError(
       "a Bcc header would show the blind copies to every recipient; make them envelope recipients",
