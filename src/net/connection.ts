@@ -167,8 +167,9 @@ export class SocketConnection implements Connection {
   }
 
   async startTls(options: ClientTlsOptions | ServerTlsOptions): Promise<TlsInfo> {
-    if (this.#tls !== undefined || this.#holdingData)
+    if (this.#tls !== undefined || this.#holdingData) {
       throw new Error(`${this.description}: TLS is already active`);
+    }
     if (this.#closed) throw this.#closeError ?? new NetError("reset", `${this.description} is closed`);
 
     if (this.role === "server" && !isServerTlsOptions(options)) {

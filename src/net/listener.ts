@@ -1,6 +1,6 @@
 import * as net from "node:net";
 import { type Connection, SocketConnection } from "./connection.ts";
-import type { NetError } from "./net-error.ts";
+import { NetError } from "./net-error.ts";
 import type { ServerTlsOptions } from "./tls-upgrade.ts";
 
 export interface ListenOptions {
@@ -66,9 +66,12 @@ export function listen(options: ListenOptions): Promise<Listener> {
       options.onConnection(connection);
       return;
     }
-    connection.setIdleTimeout(options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS, () =>
-      connection.destroy(),
-    );
+    const handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    let timedOut = false;
+    connection.setIdleTimeout(handshakeTimeoutMs, () => {
+      timedOut = true;
+      connection.destroy();
+    });
     connection.startTls(tls).then(
       () => {
         connection.setIdleTimeout(0, () => {});
@@ -76,7 +79,13 @@ export function listen(options: ListenOptions): Promise<Listener> {
       },
       (error: NetError) => {
         connection.destroy();
-        options.onError?.(error, `${connection.remoteAddress}:${connection.remotePort}`);
+        const reported = timedOut
+          ? new NetError(
+              "timeout",
+              `${connection.description}: no TLS handshake within ${handshakeTimeoutMs} ms`,
+            )
+          : error;
+        options.onError?.(reported, `${connection.remoteAddress}:${connection.remotePort}`);
       },
     );
   };

@@ -71,7 +71,8 @@ function awaitHandshake(
       try {
         resolve(onSecure());
       } catch (error) {
-        socket.destroy();
+        // Destroying with the error lets the connection's close handler report it too.
+        socket.destroy(error instanceof Error ? error : undefined);
         reject(error);
       }
     };

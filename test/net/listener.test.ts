@@ -161,5 +161,7 @@ describe("implicit TLS listener", () => {
     await closed(client);
     await listener.close();
     expect(errors).toHaveLength(1);
+    expect(errors[0]?.kind).toBe("timeout");
+    expect(errors[0]?.message).toContain("no TLS handshake within 50 ms");
   });
 });
