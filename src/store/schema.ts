@@ -1,0 +1,66 @@
+import type { Database } from "bun:sqlite";
+
+/**
+ * The mailbox schema, versioned with PRAGMA user_version: migration N takes a database from version
+ * N to N + 1, so an old mailbox is upgraded in place and a newer one is refused rather than misread.
+ */
+
+const MIGRATIONS: readonly string[] = [
+  // 0 -> 1. The raw bytes live in their own table so that scanning summaries for a search never pages
+  // through megabytes of message; `seq` orders messages by arrival (newest first = seq DESC).
+  `
+  CREATE TABLE messages (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    id              TEXT    NOT NULL UNIQUE,
+    created         INTEGER NOT NULL,
+    read            INTEGER NOT NULL DEFAULT 0,
+    size            INTEGER NOT NULL,
+    envelope        TEXT    NOT NULL,
+    message_id      TEXT    NOT NULL,
+    subject         TEXT    NOT NULL,
+    date            INTEGER,
+    addresses       TEXT    NOT NULL,
+    from_search     TEXT    NOT NULL,
+    to_search       TEXT    NOT NULL,
+    cc_search       TEXT    NOT NULL,
+    bcc_search      TEXT    NOT NULL,
+    reply_to_search TEXT    NOT NULL,
+    subject_search  TEXT    NOT NULL,
+    header_search   TEXT    NOT NULL,
+    indexed         INTEGER NOT NULL DEFAULT 0,
+    attachments     INTEGER NOT NULL DEFAULT 0,
+    inline          INTEGER NOT NULL DEFAULT 0,
+    snippet         TEXT    NOT NULL DEFAULT '',
+    search_text     TEXT    NOT NULL DEFAULT ''
+  );
+  CREATE INDEX messages_unread ON messages (seq) WHERE read = 0;
+  CREATE INDEX messages_unindexed ON messages (seq) WHERE indexed = 0;
+  CREATE INDEX messages_created ON messages (created);
+  CREATE TABLE message_raw (
+    seq INTEGER PRIMARY KEY,
+    raw BLOB    NOT NULL
+  );
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export class SchemaVersionError extends Error {
+  override name = "SchemaVersionError";
+}
+
+export function migrate(db: Database): void {
+  const row = db.query<{ user_version: number }, []>("PRAGMA user_version").get();
+  const version = row?.user_version ?? 0;
+  if (version > SCHEMA_VERSION) {
+    throw new SchemaVersionError(
+      `the mailbox was written by a newer smtpkit (schema ${version}, this one knows ${SCHEMA_VERSION})`,
+    );
+  }
+  for (let next = version; next < SCHEMA_VERSION; next++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[next] ?? "");
+      db.exec(`PRAGMA user_version = ${next + 1}`);
+    })();
+  }
+}

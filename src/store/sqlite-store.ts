@@ -1,0 +1,630 @@
+import { Database, type Statement } from "bun:sqlite";
+import { closeSync, fdatasync, openSync, statSync } from "node:fs";
+import { GroupCommit } from "./group-commit.ts";
+import { type HeaderSummary, summarizeHeaders } from "./header-summary.ts";
+import { newMessageId } from "./message-id.ts";
+import { indexBody, parseMessage } from "./parse-message.ts";
+import { migrate } from "./schema.ts";
+import { needsBodyIndex, parseSearchQuery } from "./search-query.ts";
+import { type SqlCondition, searchCondition } from "./search-sql.ts";
+import {
+  type Mailbox,
+  type MessagePage,
+  type MessageSelection,
+  type MessageStore,
+  type MessageSummary,
+  type NewMessagesListener,
+  type PageOptions,
+  type SearchOptions,
+  StoreClosedError,
+  type StoredEnvelope,
+  type StoreStats,
+} from "./types.ts";
+
+/** The issue's default: `--max-messages 5000`, oldest pruned first. 0 keeps everything. */
+export const DEFAULT_MAX_MESSAGES = 5000;
+/** Mailpit's default page size. */
+export const DEFAULT_PAGE_LIMIT = 50;
+/** A group commit never holds more than this many messages... */
+const GROUP_COMMIT_MAX_MESSAGES = 1000;
+/** ...or this many octets (a few 25 MiB messages), so memory stays bounded under load. */
+const GROUP_COMMIT_MAX_BYTES = 64 * 1024 * 1024;
+/** Body indexing waits until no message arrived for this long, so it never competes with SMTP. */
+const IDLE_INDEX_DELAY_MS = 250;
+/** Messages parsed per indexing step; between steps the event loop serves other work. */
+const INDEX_BATCH = 32;
+/** SQLite's default limit on bound parameters is 32766; stay far below it. */
+const IDS_PER_STATEMENT = 500;
+/** Age-based pruning runs at most this often... */
+const MAX_PRUNE_INTERVAL_MS = 60_000;
+/** ...and at least this far apart. */
+const MIN_PRUNE_INTERVAL_MS = 1000;
+/** Wait this long for another process holding the database lock before failing. */
+const BUSY_TIMEOUT_MS = 5000;
+/** Checkpoints shrink the write-ahead log back to this size after a burst of large messages. */
+const WAL_SIZE_LIMIT = 64 * 1024 * 1024;
+
+export interface SqliteStoreOptions {
+  path: string;
+  maxMessages?: number;
+  maxAgeMs?: number;
+  /** Clock for `created`; tests pass their own. */
+  now?: () => number;
+}
+
+interface PendingMessage {
+  id: string;
+  created: number;
+  raw: Uint8Array;
+  envelope: StoredEnvelope;
+  headers: HeaderSummary;
+}
+
+interface SummaryRow {
+  seq: number;
+  id: string;
+  created: number;
+  read: number;
+  size: number;
+  envelope: string;
+  message_id: string;
+  subject: string;
+  date: number | null;
+  addresses: string;
+  indexed: number;
+  attachments: number;
+  inline: number;
+  snippet: string;
+}
+
+interface StoredAddresses {
+  from: Mailbox | null;
+  to: Mailbox[];
+  cc: Mailbox[];
+  bcc: Mailbox[];
+  replyTo: Mailbox[];
+}
+
+type Param = string | number | null | Uint8Array;
+
+const SUMMARY_COLUMNS =
+  "seq, id, created, read, size, envelope, message_id, subject, date, addresses, indexed, attachments, inline, snippet";
+
+export class SqliteMessageStore implements MessageStore {
+  readonly #db: Database;
+  readonly #path: string;
+  readonly #maxMessages: number;
+  readonly #maxAgeMs: number | undefined;
+  readonly #now: () => number;
+  readonly #committer: GroupCommit<PendingMessage, string>;
+  readonly #listeners = new Set<NewMessagesListener>();
+  readonly #insertMessage: Statement;
+  readonly #insertRaw: Statement;
+  readonly #updateIndex: Statement;
+  #total: number;
+  #closed = false;
+  #lastCommitAt = 0;
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  #pruneTimer: ReturnType<typeof setInterval> | undefined;
+  #draining: Promise<void> | undefined;
+  /** The write-ahead log, opened once to sync it; undefined in memory or when WAL is unavailable. */
+  #walFd: number | undefined;
+  #syncInFlight: Promise<void> | undefined;
+  #added = 0;
+  #addedBytes = 0;
+  #deleted = 0;
+
+  constructor(options: SqliteStoreOptions) {
+    this.#path = options.path;
+    this.#maxMessages = options.maxMessages ?? DEFAULT_MAX_MESSAGES;
+    this.#maxAgeMs = options.maxAgeMs;
+    this.#now = options.now ?? Date.now;
+    this.#db = new Database(options.path, { create: true, strict: true });
+    const durableBySync = this.#configure(options.path === ":memory:");
+    migrate(this.#db);
+    if (durableBySync) this.#walFd = this.#openWal(options.path);
+    this.#insertMessage = this.#db.prepare(
+      `INSERT INTO messages (id, created, size, envelope, message_id, subject, date, addresses, from_search,
+         to_search, cc_search, bcc_search, reply_to_search, subject_search, header_search)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.#insertRaw = this.#db.prepare("INSERT INTO message_raw (seq, raw) VALUES (?, ?)");
+    this.#updateIndex = this.#db.prepare(
+      "UPDATE messages SET indexed = 1, attachments = ?, inline = ?, snippet = ?, search_text = ? WHERE seq = ?",
+    );
+    this.#total = this.#countWhere({ sql: "1", params: [] }).total;
+    this.#committer = new GroupCommit({
+      commit: (batch) => this.#commit(batch),
+      sync: this.#walFd === undefined ? undefined : () => this.#syncWal(),
+      maxItems: GROUP_COMMIT_MAX_MESSAGES,
+      maxBytes: GROUP_COMMIT_MAX_BYTES,
+      sizeOf: (message) => message.raw.length,
+    });
+    if (this.#maxAgeMs !== undefined && this.#maxAgeMs > 0) {
+      const every = Math.min(MAX_PRUNE_INTERVAL_MS, Math.max(MIN_PRUNE_INTERVAL_MS, this.#maxAgeMs / 10));
+      this.#pruneTimer = setInterval(() => this.#pruneNow(), every);
+      this.#pruneTimer.unref();
+    }
+    if (this.#countWhere({ sql: "indexed = 0", params: [] }).total > 0) this.#armIdleIndexer();
+  }
+
+  /**
+   * Durability: a message is acknowledged only once its commit is on disk. With synchronous=FULL
+   * SQLite would fsync the write-ahead log inside every commit, on the main thread, which then
+   * serves no SMTP client for the length of the fsync. Instead the log is written with
+   * synchronous=NORMAL (WAL stays consistent, checkpoints are still synced) and then fdatasync'd
+   * off the main thread by `#syncWal` before the batch's promises resolve: the same guarantee as
+   * FULL for every acknowledged message, while the next batch gathers during the sync.
+   * Returns whether that scheme is in use; without WAL (in memory, or a file system that refuses
+   * it) commits fall back to synchronous=FULL.
+   */
+  #configure(inMemory: boolean): boolean {
+    // Only takes effect on a new database, before its tables exist; lets deleted space be returned.
+    this.#db.exec("PRAGMA auto_vacuum = INCREMENTAL");
+    this.#db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    this.#db.exec(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT}`);
+    if (inMemory) return false;
+    const mode = this.#db.query<{ journal_mode: string }, []>("PRAGMA journal_mode = WAL").get();
+    const wal = mode?.journal_mode.toLowerCase() === "wal";
+    this.#db.exec(wal ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL");
+    return wal;
+  }
+
+  #openWal(path: string): number | undefined {
+    try {
+      return openSync(`${path}-wal`, "r");
+    } catch {
+      this.#db.exec("PRAGMA synchronous = FULL");
+      return undefined;
+    }
+  }
+
+  #syncWal(): Promise<void> {
+    const fd = this.#walFd;
+    if (fd === undefined) return Promise.resolve();
+    const sync = new Promise<void>((resolve, reject) => {
+      fdatasync(fd, (error) => (error ? reject(error) : resolve()));
+    });
+    this.#syncInFlight = sync.then(
+      () => undefined,
+      () => undefined,
+    );
+    return sync;
+  }
+
+  add(raw: Uint8Array, envelope: StoredEnvelope): Promise<string> {
+    if (this.#closed) return Promise.reject(new StoreClosedError());
+    const message: PendingMessage = {
+      id: newMessageId(),
+      created: this.#now(),
+      raw,
+      envelope,
+      headers: summarizeHeaders(raw, envelope),
+    };
+    return this.#committer.submit(message);
+  }
+
+  #commit(batch: readonly PendingMessage[]): string[] {
+    this.#db.transaction(() => {
+      for (const message of batch) {
+        const { headers } = message;
+        const addresses: StoredAddresses = {
+          from: headers.from,
+          to: headers.to,
+          cc: headers.cc,
+          bcc: headers.bcc,
+          replyTo: headers.replyTo,
+        };
+        const fromSearch = addressSearchText(headers.from ? [headers.from] : []);
+        const toSearch = addressSearchText(headers.to);
+        const ccSearch = addressSearchText(headers.cc);
+        const bccSearch = addressSearchText(headers.bcc);
+        const replyToSearch = addressSearchText(headers.replyTo);
+        const subjectSearch = headers.subject.toLowerCase();
+        const headerSearch = [subjectSearch, fromSearch, toSearch, ccSearch, bccSearch, replyToSearch]
+          .concat(headers.messageId.toLowerCase())
+          .join(" ");
+        const result = this.#insertMessage.run(
+          message.id,
+          message.created,
+          message.raw.length,
+          JSON.stringify(message.envelope),
+          headers.messageId,
+          headers.subject,
+          headers.date,
+          JSON.stringify(addresses),
+          fromSearch,
+          toSearch,
+          ccSearch,
+          bccSearch,
+          replyToSearch,
+          subjectSearch,
+          headerSearch,
+        );
+        this.#insertRaw.run(Number(result.lastInsertRowid), message.raw);
+      }
+      this.#total += batch.length;
+      this.#pruneByCount();
+    })();
+    this.#added += batch.length;
+    for (const message of batch) this.#addedBytes += message.raw.length;
+    this.#lastCommitAt = this.#now();
+    this.#armIdleIndexer();
+    const ids = batch.map((message) => message.id);
+    this.#emit(ids);
+    return ids;
+  }
+
+  #emit(ids: readonly string[]): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(ids);
+      } catch {
+        // A listener's failure is its own; the messages are stored and the SMTP client gets its 250.
+      }
+    }
+  }
+
+  onNewMessages(listener: NewMessagesListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  async list(options: PageOptions = {}): Promise<MessagePage> {
+    return this.#page({ sql: "1", params: [] }, options);
+  }
+
+  async search(query: string, options: SearchOptions = {}): Promise<MessagePage> {
+    const condition = await this.#searchCondition(query, options.tz, options.onlyIds);
+    return this.#page(condition, options);
+  }
+
+  async get(id: string): Promise<MessageSummary | undefined> {
+    this.#assertOpen();
+    const row = this.#db
+      .query<SummaryRow, [string]>(`SELECT ${SUMMARY_COLUMNS} FROM messages WHERE id = ?`)
+      .get(id);
+    if (!row) return undefined;
+    const [summary] = await this.#summaries([row]);
+    return summary;
+  }
+
+  async latest(query?: string, tz?: string): Promise<MessageSummary | undefined> {
+    const page =
+      query && query.trim().length > 0
+        ? await this.search(query, { tz, start: 0, limit: 1 })
+        : await this.list({ start: 0, limit: 1 });
+    return page.messages[0];
+  }
+
+  async raw(id: string): Promise<Uint8Array | undefined> {
+    this.#assertOpen();
+    const row = this.#db
+      .query<{ raw: Uint8Array }, [string]>(
+        "SELECT r.raw AS raw FROM messages m JOIN message_raw r ON r.seq = m.seq WHERE m.id = ?",
+      )
+      .get(id);
+    return row?.raw;
+  }
+
+  async delete(selection: MessageSelection): Promise<number> {
+    this.#assertOpen();
+    if ("all" in selection) return this.#deleteWhere({ sql: "1", params: [] });
+    if ("ids" in selection) {
+      let deleted = 0;
+      for (const chunk of chunks(selection.ids, IDS_PER_STATEMENT))
+        deleted += this.#deleteWhere(idCondition(chunk));
+      return deleted;
+    }
+    return this.#deleteWhere(await this.#searchCondition(selection.query, selection.tz));
+  }
+
+  async markRead(selection: MessageSelection, read: boolean): Promise<number> {
+    this.#assertOpen();
+    const value = read ? 1 : 0;
+    const update = (condition: SqlCondition): number =>
+      this.#once(`UPDATE messages SET read = ? WHERE read != ? AND (${condition.sql})`, (statement) =>
+        statement.run(value, value, ...condition.params),
+      ).changes;
+    if ("all" in selection) return update({ sql: "1", params: [] });
+    if ("ids" in selection) {
+      let changed = 0;
+      for (const chunk of chunks(selection.ids, IDS_PER_STATEMENT)) changed += update(idCondition(chunk));
+      return changed;
+    }
+    return update(await this.#searchCondition(selection.query, selection.tz));
+  }
+
+  async count(): Promise<{ total: number; unread: number }> {
+    this.#assertOpen();
+    const counts = this.#countWhere({ sql: "1", params: [] });
+    return { total: counts.total, unread: counts.unread };
+  }
+
+  async prune(): Promise<number> {
+    this.#assertOpen();
+    return this.#pruneNow();
+  }
+
+  stats(): StoreStats {
+    return {
+      path: this.#path,
+      sizeBytes: this.#path === ":memory:" ? 0 : fileSize(this.#path) + fileSize(`${this.#path}-wal`),
+      addedMessages: this.#added,
+      addedBytes: this.#addedBytes,
+      deletedMessages: this.#deleted,
+    };
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    const settle = this.#committer.commitForClose();
+    this.#closed = true;
+    clearTimeout(this.#idleTimer);
+    clearInterval(this.#pruneTimer);
+    this.#listeners.clear();
+    try {
+      // The last connection's close checkpoints the log into the database file and syncs it.
+      this.#db.close();
+      settle();
+    } catch (error) {
+      settle(error);
+      throw error;
+    } finally {
+      const fd = this.#walFd;
+      this.#walFd = undefined;
+      if (fd !== undefined) {
+        // A sync still in flight owns the descriptor until it completes.
+        if (this.#syncInFlight) void this.#syncInFlight.then(() => closeSync(fd));
+        else closeSync(fd);
+      }
+    }
+  }
+
+  /**
+   * Runs a statement whose text depends on the query and finalizes it: db.query() would cache every
+   * distinct search shape for the life of the store.
+   */
+  #once<T>(sql: string, use: (statement: Statement<unknown, Param[]>) => T): T {
+    const statement = this.#db.prepare<unknown, Param[]>(sql);
+    try {
+      return use(statement);
+    } finally {
+      statement.finalize();
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new StoreClosedError();
+  }
+
+  async #searchCondition(query: string, tz?: string, onlyIds?: readonly string[]): Promise<SqlCondition> {
+    this.#assertOpen();
+    const terms = parseSearchQuery(query, tz);
+    const condition = searchCondition(terms);
+    if (onlyIds !== undefined) {
+      const ids = idCondition(onlyIds.slice(0, IDS_PER_STATEMENT));
+      if (needsBodyIndex(terms)) await this.#indexWhere(ids);
+      return { sql: `(${condition.sql}) AND ${ids.sql}`, params: [...condition.params, ...ids.params] };
+    }
+    if (needsBodyIndex(terms)) await this.#indexAll();
+    this.#assertOpen();
+    return condition;
+  }
+
+  async #page(condition: SqlCondition, options: PageOptions): Promise<MessagePage> {
+    this.#assertOpen();
+    const start = Math.max(0, Math.floor(options.start ?? 0));
+    const limit = Math.max(1, Math.floor(options.limit ?? DEFAULT_PAGE_LIMIT));
+    const rows = this.#once(
+      `SELECT ${SUMMARY_COLUMNS} FROM messages WHERE ${condition.sql} ORDER BY seq DESC LIMIT ? OFFSET ?`,
+      (statement) => statement.all(...condition.params, limit, start) as SummaryRow[],
+    );
+    const all = this.#countWhere({ sql: "1", params: [] });
+    const matched = condition.sql === "1" ? all : this.#countWhere(condition);
+    const messages = await this.#summaries(rows);
+    return {
+      total: all.total,
+      unread: all.unread,
+      matched: matched.total,
+      matchedUnread: matched.unread,
+      start,
+      messages,
+    };
+  }
+
+  #countWhere(condition: SqlCondition): { total: number; unread: number } {
+    const row = this.#once(
+      `SELECT COUNT(*) AS total, SUM(read = 0) AS unread FROM messages WHERE ${condition.sql}`,
+      (statement) => statement.get(...condition.params) as { total: number; unread: number | null } | null,
+    );
+    return { total: row?.total ?? 0, unread: row?.unread ?? 0 };
+  }
+
+  /** Summaries for rows, indexing the bodies of any that the idle indexer has not reached yet. */
+  async #summaries(rows: SummaryRow[]): Promise<MessageSummary[]> {
+    const unindexed = rows.filter((row) => row.indexed === 0);
+    if (unindexed.length > 0) {
+      await this.#indexSeqs(unindexed.map((row) => row.seq));
+      this.#assertOpen();
+      const fresh = this.#db.query<Pick<SummaryRow, "attachments" | "inline" | "snippet">, [number]>(
+        "SELECT attachments, inline, snippet FROM messages WHERE seq = ?",
+      );
+      for (const row of unindexed) {
+        const update = fresh.get(row.seq);
+        if (update) Object.assign(row, update);
+      }
+    }
+    return rows.map(toSummary);
+  }
+
+  #deleteWhere(condition: SqlCondition): number {
+    let deleted = 0;
+    this.#db.transaction(() => {
+      this.#once(
+        `DELETE FROM message_raw WHERE seq IN (SELECT seq FROM messages WHERE ${condition.sql})`,
+        (statement) => statement.run(...condition.params),
+      );
+      deleted = this.#once(`DELETE FROM messages WHERE ${condition.sql}`, (statement) =>
+        statement.run(...condition.params),
+      ).changes;
+    })();
+    this.#total -= deleted;
+    this.#deleted += deleted;
+    if (deleted > 0) this.#db.exec("PRAGMA incremental_vacuum");
+    return deleted;
+  }
+
+  /** Runs inside the commit's transaction, so the mailbox never holds more than the limit. */
+  #pruneByCount(): void {
+    if (this.#maxMessages <= 0 || this.#total <= this.#maxMessages) return;
+    const excess = this.#total - this.#maxMessages;
+    const cutoff = this.#db
+      .query<{ seq: number }, [number]>("SELECT seq FROM messages ORDER BY seq LIMIT 1 OFFSET ?")
+      .get(excess - 1);
+    if (!cutoff) return;
+    this.#db.query("DELETE FROM message_raw WHERE seq <= ?").run(cutoff.seq);
+    const deleted = this.#db.query("DELETE FROM messages WHERE seq <= ?").run(cutoff.seq).changes;
+    this.#total -= deleted;
+    this.#deleted += deleted;
+  }
+
+  #pruneNow(): number {
+    if (this.#closed) return 0;
+    let removed = 0;
+    if (this.#maxAgeMs !== undefined && this.#maxAgeMs > 0) {
+      removed += this.#deleteWhere({ sql: "created < ?", params: [this.#now() - this.#maxAgeMs] });
+    }
+    if (this.#maxMessages > 0 && this.#total > this.#maxMessages) {
+      const before = this.#total;
+      this.#db.transaction(() => this.#pruneByCount())();
+      removed += before - this.#total;
+    }
+    return removed;
+  }
+
+  #armIdleIndexer(): void {
+    if (this.#idleTimer !== undefined || this.#closed) return;
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = undefined;
+      void this.#indexWhenIdle();
+    }, IDLE_INDEX_DELAY_MS);
+    this.#idleTimer.unref();
+  }
+
+  async #indexWhenIdle(): Promise<void> {
+    if (this.#closed) return;
+    const quietFor = this.#now() - this.#lastCommitAt;
+    if (quietFor < IDLE_INDEX_DELAY_MS) {
+      this.#armIdleIndexer();
+      return;
+    }
+    const more = await this.#indexBatch();
+    if (more) this.#armIdleIndexer();
+  }
+
+  /** Indexes the newest unindexed messages; returns whether any remain. */
+  async #indexBatch(): Promise<boolean> {
+    if (this.#closed) return false;
+    const seqs = this.#db
+      .query<{ seq: number }, [number]>(
+        "SELECT seq FROM messages WHERE indexed = 0 ORDER BY seq DESC LIMIT ?",
+      )
+      .all(INDEX_BATCH)
+      .map((row) => row.seq);
+    if (seqs.length === 0) return false;
+    await this.#indexSeqs(seqs);
+    return seqs.length === INDEX_BATCH;
+  }
+
+  /** Brings every message's body index up to date (a free-text or attachment search needs it). */
+  #indexAll(): Promise<void> {
+    this.#draining ??= (async () => {
+      try {
+        while (await this.#indexBatch()) {
+          // Each batch yields to the event loop, so SMTP keeps being served during a long drain.
+        }
+      } finally {
+        this.#draining = undefined;
+      }
+    })();
+    return this.#draining;
+  }
+
+  async #indexWhere(condition: SqlCondition): Promise<void> {
+    const seqs = this.#once(`SELECT seq FROM messages WHERE indexed = 0 AND ${condition.sql}`, (statement) =>
+      (statement.all(...condition.params) as { seq: number }[]).map((row) => row.seq),
+    );
+    if (seqs.length > 0) await this.#indexSeqs(seqs);
+  }
+
+  async #indexSeqs(seqs: readonly number[]): Promise<void> {
+    const readRaw = this.#db.query<{ raw: Uint8Array }, [number]>(
+      "SELECT raw FROM message_raw WHERE seq = ?",
+    );
+    const updates: [number, number, string, string, number][] = [];
+    for (const seq of seqs) {
+      if (this.#closed) return;
+      const row = readRaw.get(seq);
+      if (!row) continue;
+      try {
+        const index = indexBody(await parseMessage(row.raw));
+        updates.push([index.attachments, index.inline, index.snippet, index.searchText, seq]);
+      } catch {
+        // A message postal-mime cannot read still lists and searches by its headers.
+        updates.push([0, 0, "", "", seq]);
+      }
+    }
+    if (this.#closed || updates.length === 0) return;
+    this.#db.transaction(() => {
+      for (const update of updates) this.#updateIndex.run(...update);
+    })();
+  }
+}
+
+function toSummary(row: SummaryRow): MessageSummary {
+  const addresses = JSON.parse(row.addresses) as StoredAddresses;
+  return {
+    id: row.id,
+    messageId: row.message_id,
+    read: row.read === 1,
+    from: addresses.from,
+    to: addresses.to,
+    cc: addresses.cc,
+    bcc: addresses.bcc,
+    replyTo: addresses.replyTo,
+    subject: row.subject,
+    created: row.created,
+    date: row.date,
+    size: row.size,
+    attachments: row.attachments,
+    inline: row.inline,
+    snippet: row.snippet,
+    envelope: JSON.parse(row.envelope) as StoredEnvelope,
+  };
+}
+
+/** What the address filters match against: "name <address>" entries, lower-cased. */
+function addressSearchText(mailboxes: readonly Mailbox[]): string {
+  return mailboxes
+    .map((mailbox) => (mailbox.name ? `${mailbox.name} <${mailbox.address}>` : `<${mailbox.address}>`))
+    .join(", ")
+    .toLowerCase();
+}
+
+function idCondition(ids: readonly string[]): SqlCondition {
+  if (ids.length === 0) return { sql: "0", params: [] };
+  return { sql: `id IN (${ids.map(() => "?").join(", ")})`, params: [...ids] };
+}
+
+function* chunks<T>(items: readonly T[], size: number): Generator<T[]> {
+  for (let index = 0; index < items.length; index += size) yield items.slice(index, index + size);
+}
+
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
