@@ -229,9 +229,9 @@ function unstructuredField(name: string, value: string): Field {
 }
 
 /**
- * A header the caller gave. Address lists are parsed and written like ours; other values pass
- * untouched when they are printable ASCII that folds (so pre-encoded words and structured fields
- * such as References survive), and are encoded as unstructured text otherwise.
+ * A header the caller gave. Values pass untouched when they are printable ASCII that folds (so
+ * pre-encoded words, groups and structured fields such as References survive). Otherwise address
+ * lists are parsed and written like ours, and other values are encoded as unstructured text.
  */
 function customField(name: string, value: string, state: BuildState): Field {
   const lower = name.toLowerCase();
@@ -242,10 +242,14 @@ function customField(name: string, value: string, state: BuildState): Field {
       "a Bcc header would show the blind copies to every recipient; make them envelope recipients",
     );
   }
-  if (ADDRESS_HEADERS.has(lower)) return field(name, addressValue(parseAddressList(value), state));
   const foldable = value.split(/[ \t]+/).every((w) => w.length <= MAX_LITERAL_WORD);
-  if (/^[\x20-\x7e\t]*$/.test(value) && foldable) return field(name, value);
-  return unstructuredField(name, value);
+  const plain = /^[\x20-\x7e\t]*$/.test(value) && foldable;
+  if (ADDRESS_HEADERS.has(lower)) {
+    // Parsed to check it (and its need for SMTPUTF8); rewritten only when it needs encoding, so groups survive.
+    const formatted = addressValue(parseAddressList(value), state);
+    return field(name, plain ? value : formatted);
+  }
+  return plain ? field(name, value) : unstructuredField(name, value);
 }
 
 function randomId(random: () => string): string {
@@ -265,40 +269,40 @@ export function buildMessage(spec: MessageSpec, opts: BuildOptions): BuiltMessag
     throw new HeaderError(`invalid Message-ID domain ${JSON.stringify(opts.messageIdDomain)}`);
   }
   const state: BuildState = { opts, eightBit: false, utf8: false };
-  const generated: Field[] = [
-    field("Date", formatDate(opts.date)),
-    field("From", addressValue([spec.from], state)),
-    field("To", addressValue(spec.to, state)),
-  ];
-  if (spec.cc && spec.cc.length > 0) generated.push(field("Cc", addressValue(spec.cc, state)));
-  if (spec.replyTo && spec.replyTo.length > 0)
-    generated.push(field("Reply-To", addressValue(spec.replyTo, state)));
-  if (spec.subject !== undefined) generated.push(unstructuredField("Subject", spec.subject));
-  generated.push(field("Message-ID", `<${randomId(opts.random)}@${opts.messageIdDomain}>`));
+  const custom = (spec.headers ?? []).map(([name, value]) => customField(name, value, state));
+  const key = (f: Field) => f.name.toLowerCase();
+  const replaced = new Set(custom.map(key));
+  // A replaced address header keeps only its place: its addresses are not written, so cannot fail the build.
+  const addresses = (name: string, list: AddressSpec[] | undefined): Field[] => {
+    if (replaced.has(name.toLowerCase())) return [field(name, "")];
+    return list && list.length > 0 ? [field(name, addressValue(list, state))] : [];
+  };
+
+  const messageId = field("Message-ID", `<${randomId(opts.random)}@${opts.messageIdDomain}>`);
   const mimeVersion = field("MIME-Version", "1.0");
   const content = contentPart(spec, state);
-  const all = [...generated, mimeVersion, ...content.fields];
+  const generated: Field[] = [
+    field("Date", formatDate(opts.date)),
+    ...addresses("From", [spec.from]),
+    ...addresses("To", spec.to),
+    ...addresses("Cc", spec.cc),
+    ...addresses("Reply-To", spec.replyTo),
+    ...(spec.subject === undefined ? [] : [unstructuredField("Subject", spec.subject)]),
+    messageId,
+    mimeVersion,
+    ...content.fields,
+  ];
 
-  // Each caller header takes the place of the generated one of that name, or goes before MIME-Version.
-  const custom = (spec.headers ?? []).map(([name, value]) => customField(name, value, state));
-  const fields: Field[] = [];
-  const placed = new Set<Field>();
-  for (const f of all) {
-    const replacements = custom.filter((c) => c.name.toLowerCase() === f.name.toLowerCase());
-    if (f === mimeVersion) {
-      const extra = custom.filter((c) => !all.some((g) => g.name.toLowerCase() === c.name.toLowerCase()));
-      for (const c of extra) placed.add(c);
-      fields.push(...extra);
-    }
-    if (replacements.length === 0) fields.push(f);
-    for (const c of replacements) {
-      if (placed.has(c)) continue;
-      placed.add(c);
-      fields.push(c);
-    }
-  }
+  // A caller header takes the place of the generated one of its name; new names go before MIME-Version.
+  const generatedNames = new Set(generated.map(key));
+  const extra = custom.filter((c) => !generatedNames.has(key(c)));
+  const fields = generated.flatMap((f) => {
+    const own = custom.filter((c) => key(c) === key(f));
+    const here = own.length > 0 ? own : [f];
+    return f === mimeVersion ? [...extra, ...here] : here;
+  });
 
-  const messageId = fields.find((f) => f.name.toLowerCase() === "message-id")?.value.trim() ?? "";
   const text = renderPart({ fields, body: content.body });
-  return { bytes: utf8Encode(text), messageId, eightBit: state.eightBit, utf8: state.utf8 };
+  const id = fields.find((f) => key(f) === "message-id")?.value.trim() ?? "";
+  return { bytes: utf8Encode(text), messageId: id, eightBit: state.eightBit, utf8: state.utf8 };
 }

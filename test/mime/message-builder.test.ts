@@ -254,6 +254,16 @@ describe("buildMessage: headers", () => {
     expect(built.messageId).toBe("<custom@id>");
   });
 
+  test("no To header when there are no To recipients (Bcc only); a replaced To is not checked", () => {
+    expect(text(build({ to: [], text: "" }).bytes)).not.toMatch(/^To:/m);
+    const built = build({
+      to: [{ address: "người@ví-dụ.vn" }],
+      headers: [["To", "undisclosed-recipients:;"]],
+    });
+    expect(built.utf8).toBe(false);
+    expect(text(built.bytes)).toContain("\r\nTo: undisclosed-recipients:;\r\n");
+  });
+
   test("non-ASCII caller values are encoded; printable ASCII (even pre-encoded) passes as is", async () => {
     const built = build({
       text: "",
