@@ -29,7 +29,10 @@ export interface MessageSpec {
   text?: string;
   html?: string;
   attachments?: AttachmentSpec[];
-  /** Added to the header; one with the name of a generated header (any case) replaces it. */
+  /**
+   * Added to the header; one with the name of a generated header (any case) replaces it. A Bcc
+   * or a value with a line break is refused (HeaderError); non-ASCII values are encoded.
+   */
   headers?: [name: string, value: string][];
 }
 
@@ -50,7 +53,10 @@ export interface BuiltMessage {
   messageId: string;
   /** Some body is 8bit: send with BODY=8BITMIME. */
   eightBit: boolean;
-  /** Some address is beyond ASCII: send with SMTPUTF8. */
+  /**
+   * Some address is beyond ASCII: send with SMTPUTF8. Its raw UTF-8 header bytes need no
+   * BODY=8BITMIME of their own: a server offering SMTPUTF8 must offer 8BITMIME too (RFC 6531 §3.1).
+   */
   utf8: boolean;
 }
 
