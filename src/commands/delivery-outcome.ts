@@ -1,0 +1,139 @@
+/**
+ * Turns what the client reports into the DESIGN.md exit codes and into the JSON document
+ * `send --json` prints. Shared by `send` and `sendmail`.
+ */
+import type { ClientErrorKind, SmtpClientError } from "../client/errors.ts";
+import type { DomainDelivery } from "../client/mx-delivery.ts";
+import { formatPath } from "../core/address.ts";
+import type { Reply } from "../core/reply.ts";
+import { ExitCode } from "./exit-codes.ts";
+
+export interface ReplyJson {
+  code: number;
+  enhanced: string | null;
+  text: string;
+}
+
+export function replyJson(reply: Reply | undefined): ReplyJson | null {
+  if (!reply) return null;
+  return { code: reply.code, enhanced: reply.enhanced ?? null, text: reply.lines.join("\n") };
+}
+
+const ERROR_EXIT: Record<ClientErrorKind, ExitCode> = {
+  network: ExitCode.tempFail,
+  timeout: ExitCode.tempFail,
+  closed: ExitCode.tempFail,
+  protocol: ExitCode.protocol,
+  reply: ExitCode.unavailable,
+  "auth-failed": ExitCode.noPermission,
+  "auth-unsupported": ExitCode.noPermission,
+  "auth-plaintext": ExitCode.noPermission,
+  "tls-unavailable": ExitCode.protocol,
+  "size-exceeded": ExitCode.unavailable,
+  "smtputf8-unsupported": ExitCode.dataError,
+  "8bitmime-unsupported": ExitCode.dataError,
+  "binarymime-unsupported": ExitCode.dataError,
+  aborted: ExitCode.noInput,
+};
+
+export function exitCodeForError(error: SmtpClientError): ExitCode {
+  if (error.kind === "network") {
+    if (error.netKind === "dns") return ExitCode.noHost;
+    if (error.netKind === "tls-verify") return ExitCode.noPermission;
+    if (error.netKind === "tls-handshake") return ExitCode.protocol;
+  }
+  if (error.reply && error.reply.code >= 400 && error.reply.code < 500) return ExitCode.tempFail;
+  return ERROR_EXIT[error.kind];
+}
+
+/** The exit code for one domain's delivery: DESIGN.md's table, read per stage. */
+export function exitCodeForDelivery(delivery: DomainDelivery, allowPartial: boolean): ExitCode {
+  if (delivery.error) return exitCodeForError(delivery.error);
+  const result = delivery.result;
+  if (!result) return ExitCode.tempFail;
+  const refused = result.recipients.filter((r) => !r.accepted);
+  if (result.failedStage === "rcpt" || (refused.length === result.recipients.length && refused.length > 0)) {
+    const anyTemporary = refused.some((r) => (r.reply?.code ?? 400) < 500);
+    return anyTemporary ? ExitCode.tempFail : ExitCode.allRecipientsRejected;
+  }
+  const decisive = result.failedReply;
+  if (!result.ok || decisive) {
+    if (decisive && decisive.code >= 500) return ExitCode.unavailable;
+    return ExitCode.tempFail;
+  }
+  if (refused.length > 0 && !allowPartial) {
+    return refused.some((r) => (r.reply?.code ?? 400) < 500)
+      ? ExitCode.tempFail
+      : ExitCode.allRecipientsRejected;
+  }
+  return ExitCode.ok;
+}
+
+/** The worst of several deliveries' codes: any failure beats success; a permanent one is kept first. */
+export function combineExitCodes(codes: readonly ExitCode[]): ExitCode {
+  return codes.find((c) => c !== ExitCode.ok) ?? ExitCode.ok;
+}
+
+export function deliveryJson(delivery: DomainDelivery) {
+  const client = delivery.client;
+  const result = delivery.result;
+  return {
+    domain: delivery.domain || null,
+    server: client
+      ? {
+          host: delivery.host?.exchange ?? null,
+          address: client.remoteAddress,
+          port: client.remotePort,
+          family: client.family,
+        }
+      : null,
+    tls: client?.tls
+      ? { protocol: client.tls.protocol, cipher: client.tls.cipher, verified: client.tls.authorized }
+      : null,
+    stages: (client?.stages ?? []).map((s) => ({
+      stage: s.stage,
+      reply: replyJson(s.reply),
+      ms: Math.round(s.ms * 10) / 10,
+    })),
+    method: result?.method ?? null,
+    recipients: delivery.recipients.map((recipient, i) => {
+      const outcome = result?.recipients[i];
+      return {
+        address: formatPath(recipient.path).slice(1, -1),
+        accepted: outcome?.accepted ?? false,
+        reply: replyJson(outcome?.reply),
+      };
+    }),
+    mail: replyJson(result?.mail),
+    data: replyJson(result?.data ?? result?.bdat.at(-1)),
+    final: replyJson(result?.final),
+    failedStage: result?.failedStage ?? delivery.error?.stage ?? null,
+    attempts: delivery.attempts.map((a) => ({ host: a.host, error: a.error.message })),
+    error: delivery.error
+      ? { kind: delivery.error.kind, message: delivery.error.message, reply: replyJson(delivery.error.reply) }
+      : null,
+    warnings: result?.warnings ?? [],
+    ms: result ? Math.round(result.ms * 10) / 10 : null,
+  };
+}
+
+/** One line for a person: what failed and what to do about it. */
+export function describeFailure(delivery: DomainDelivery): string | undefined {
+  if (delivery.error) return delivery.error.message;
+  const result = delivery.result;
+  if (!result) return undefined;
+  const refused = result.recipients.filter((r) => !r.accepted);
+  if (result.failedStage && result.failedStage !== "rcpt" && result.failedReply) {
+    return `server refused the message at ${result.failedStage}: ${result.failedReply.code} ${result.failedReply.lines.join(" ")}`;
+  }
+  if (refused.length > 0) {
+    const list = refused
+      .map(
+        (r) =>
+          `${formatPath(r.path)} (${r.reply ? `${r.reply.code} ${r.reply.lines.join(" ")}` : "not tried"})`,
+      )
+      .join(", ");
+    return `${refused.length} of ${result.recipients.length} recipients refused: ${list}`;
+  }
+  return undefined;
+}

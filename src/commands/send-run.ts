@@ -1,0 +1,299 @@
+import { hostname } from "node:os";
+import { SmtpClientError } from "../client/errors.ts";
+import { type DomainDelivery, deliverToDomain, groupByDomain } from "../client/mx-delivery.ts";
+import { PreparedMessage } from "../client/prepared-message.ts";
+import { type ClientAuthOptions, type ClientOptions, SmtpClient } from "../client/smtp-client.ts";
+import { uniformTimeouts } from "../client/timeouts.ts";
+import { formatTranscriptLine } from "../client/transcript.ts";
+import { type Account, loadAccounts, pickAccount } from "../config/accounts.ts";
+import { promptSecret, readSecret } from "../config/secret.ts";
+import { formatPath, mailboxNeedsUtf8 } from "../core/address.ts";
+import type { Envelope } from "../core/envelope.ts";
+import { emptyMailParams, emptyRcptParams, type NotifyType } from "../core/esmtp-params.ts";
+import { createResolver } from "../net/dns.ts";
+import { combineExitCodes, deliveryJson, describeFailure, exitCodeForDelivery } from "./delivery-outcome.ts";
+import { CliError, ExitCode, UsageError } from "./exit-codes.ts";
+import {
+  choiceOption,
+  hostPort,
+  listOption,
+  numberOption,
+  type OptionValue,
+  stringOption,
+} from "./option-values.ts";
+import { type Composition, composeMessage, composeRaw, readTextFile } from "./send-compose.ts";
+import { runLoad } from "./send-load.ts";
+
+type Options = Record<string, unknown>;
+
+const opt = (options: Options, name: string): OptionValue => options[name] as OptionValue;
+
+/** Where and how to connect, after flags and the account are merged (flags win). */
+export interface Route {
+  server?: { host: string; port: number };
+  dns?: string;
+  client: Omit<ClientOptions, "host" | "port">;
+  /** Authentication is configured but the secret is read only when a connection needs it. */
+  authUser?: string;
+}
+
+async function readStdin(): Promise<Uint8Array> {
+  return new Uint8Array(await new Response(Bun.stdin.stream()).arrayBuffer());
+}
+
+async function readBody(options: Options): Promise<string | undefined> {
+  const body = stringOption(opt(options, "body"));
+  const bodyFile = stringOption(opt(options, "bodyFile"));
+  if (body !== undefined && bodyFile !== undefined)
+    throw new UsageError("give --body or --body-file, not both");
+  if (body !== undefined) return body;
+  if (bodyFile !== undefined)
+    return bodyFile === "-"
+      ? new TextDecoder().decode(await readStdin())
+      : readTextFile(bodyFile, "--body-file");
+  return undefined;
+}
+
+/** The message and envelope, from --raw or from the flags. */
+export async function compose(options: Options, account: Account | undefined): Promise<Composition> {
+  const from = stringOption(opt(options, "from")) ?? account?.from;
+  const to = listOption(opt(options, "to"));
+  const cc = listOption(opt(options, "cc"));
+  const bcc = listOption(opt(options, "bcc"));
+  const raw = stringOption(opt(options, "raw"));
+  if (raw !== undefined) {
+    const bytes = raw === "-" ? await readStdin() : await readFileBytesOrFail(raw);
+    const fromAddress = from === undefined ? undefined : composeAddress(from);
+    return composeRaw(bytes, fromAddress, [...to, ...cc, ...bcc].map(composeAddress));
+  }
+  let text = await readBody(options);
+  const htmlText = stringOption(opt(options, "html"));
+  const htmlFile = stringOption(opt(options, "htmlFile"));
+  const html = htmlText ?? (htmlFile === undefined ? undefined : await readTextFile(htmlFile, "--html-file"));
+  if (text === undefined && html === undefined && !process.stdin.isTTY) {
+    // As mail(1) and msmtp do in cron jobs: the body comes from standard input.
+    text = new TextDecoder().decode(await readStdin());
+  }
+  return composeMessage({
+    from,
+    to,
+    cc,
+    bcc,
+    replyTo: listOption(opt(options, "replyTo")),
+    subject: stringOption(opt(options, "subject")),
+    headers: listOption(opt(options, "header"), false),
+    text,
+    html,
+    attachments: listOption(opt(options, "attach"), false),
+    inline: listOption(opt(options, "inline"), false),
+    now: new Date(),
+  });
+}
+
+/** The bare address of `Name <addr>`, for envelopes given as flags next to a raw message. */
+function composeAddress(text: string): string {
+  const angle = /<([^>]*)>\s*$/.exec(text);
+  return angle ? (angle[1] ?? "") : text.trim();
+}
+
+async function readFileBytesOrFail(path: string): Promise<Uint8Array> {
+  const file = Bun.file(path);
+  if (!(await file.exists())) throw new CliError(`--raw: ${path} does not exist`, ExitCode.noInput);
+  return new Uint8Array(await file.arrayBuffer());
+}
+
+async function readFileText(path: string | undefined, flag: string): Promise<string | undefined> {
+  return path === undefined ? undefined : readTextFile(path, flag);
+}
+
+/** Flags merged over the chosen account. */
+export async function resolveRoute(options: Options, account: Account | undefined): Promise<Route> {
+  const implicitTls = options.tls === true || account?.tls === "implicit";
+  const serverText = stringOption(opt(options, "server")) ?? account?.server;
+  const defaultPort = account?.port ?? (implicitTls ? 465 : 25);
+  const server = serverText === undefined ? undefined : hostPort(serverText, "--server", defaultPort);
+  const family = options["4"] ? 4 : options["6"] ? 6 : undefined;
+  if (options["4"] && options["6"]) throw new UsageError("give -4 or -6, not both");
+  const user = stringOption(opt(options, "user")) ?? account?.user;
+  const starttlsFlag = choiceOption(opt(options, "starttls"), "--starttls", [
+    "auto",
+    "always",
+    "never",
+  ] as const);
+  const starttls =
+    starttlsFlag ??
+    (account?.tls === "none" ? "never" : account?.tls === "starttls" || user ? "always" : "auto");
+  const timeout = numberOption(opt(options, "timeout"), "--timeout", 1);
+  const chunking = options.chunking !== false;
+  const [ca, cert, key] = await Promise.all([
+    readFileText(stringOption(opt(options, "ca")), "--ca"),
+    readFileText(stringOption(opt(options, "clientCert")), "--client-cert"),
+    readFileText(stringOption(opt(options, "clientKey")), "--client-key"),
+  ]);
+  const client: Route["client"] = {
+    helo: stringOption(opt(options, "helo")) ?? account?.helo ?? hostname(),
+    implicitTls,
+    starttls,
+    chunking,
+    allowPlaintextAuth: options.allowPlaintextAuth === true,
+    tls: {
+      insecure: options.insecure === true,
+      servername: stringOption(opt(options, "tlsServername")),
+      ...(ca === undefined ? {} : { ca }),
+      ...(cert === undefined ? {} : { cert }),
+      ...(key === undefined ? {} : { key }),
+    },
+  };
+  if (family) client.family = family;
+  if (timeout !== undefined) client.timeouts = uniformTimeouts(timeout * 1000);
+  return { server, dns: stringOption(opt(options, "dns")), client, authUser: user };
+}
+
+async function authOptions(
+  options: Options,
+  account: Account | undefined,
+  user: string,
+): Promise<ClientAuthOptions> {
+  const source = {
+    env: stringOption(opt(options, "passwordEnv")) ?? account?.password.env,
+    file: stringOption(opt(options, "passwordFile")) ?? account?.password.file,
+    command: stringOption(opt(options, "passwordCmd")) ?? account?.password.command,
+  };
+  const password = (await readSecret(source, "password")) ?? (await promptSecret(`Password for ${user}`));
+  if (password === undefined) {
+    throw new UsageError("--user needs a password: give --password-env, --password-file or --password-cmd");
+  }
+  const mechanism = stringOption(opt(options, "auth")) ?? account?.auth;
+  return { username: user, password, ...(mechanism ? { mechanism: mechanism.toUpperCase() } : {}) };
+}
+
+function dsnEnvelope(options: Options, composition: Composition): Envelope {
+  const notifyText = stringOption(opt(options, "notify"));
+  let notify: NotifyType[] | undefined;
+  if (notifyText !== undefined) {
+    const words = notifyText.split(",").map((w) => w.trim().toUpperCase());
+    const allowed = ["NEVER", "SUCCESS", "FAILURE", "DELAY"];
+    const bad = words.find((w) => !allowed.includes(w));
+    if (bad !== undefined || (words.includes("NEVER") && words.length > 1)) {
+      throw new UsageError("--notify takes never, or a list of success,failure,delay");
+    }
+    notify = words as NotifyType[];
+  }
+  const ret = choiceOption(opt(options, "ret"), "--ret", ["full", "hdrs"] as const);
+  const envid = stringOption(opt(options, "envid"));
+  const mailParams = emptyMailParams();
+  if (ret) mailParams.ret = ret === "full" ? "FULL" : "HDRS";
+  if (envid !== undefined) mailParams.envid = envid;
+  if (composition.from.mailbox && mailboxNeedsUtf8(composition.from.mailbox)) mailParams.smtpUtf8 = true;
+  return {
+    from: composition.from,
+    mailParams,
+    recipients: composition.recipients.map((path) => {
+      const params = emptyRcptParams();
+      if (notify) params.notify = notify;
+      return { path, params };
+    }),
+  };
+}
+
+function dryRun(envelope: Envelope, composition: Composition): void {
+  const lines = [
+    `MAIL FROM:${formatPath(envelope.from)}`,
+    ...envelope.recipients.map((r) => `RCPT TO:${formatPath(r.path)}`),
+    "",
+  ];
+  process.stdout.write(lines.join("\n"));
+  process.stdout.write(composition.message);
+}
+
+/** Runs `smtpkit send` and exits with the code DESIGN.md gives for what happened. */
+export async function runSend(options: Options): Promise<void> {
+  const accounts = await loadAccounts(stringOption(opt(options, "config")));
+  const account = pickAccount(accounts, stringOption(opt(options, "account")));
+  const composition = await compose(options, account);
+  const envelope = dsnEnvelope(options, composition);
+  if (options.dryRun === true) return dryRun(envelope, composition);
+
+  const route = await resolveRoute(options, account);
+  const verbose = options.verbose === true;
+  const json = options.json === true;
+  if (verbose) route.client.transcript = (line) => process.stderr.write(`${formatTranscriptLine(line)}\n`);
+  if (route.authUser !== undefined) route.client.auth = await authOptions(options, account, route.authUser);
+  const message = new PreparedMessage(composition.message, {
+    eightBit: composition.eightBit,
+    smtpUtf8: envelope.mailParams.smtpUtf8 === true,
+  });
+
+  const repeat = numberOption(opt(options, "repeat"), "--repeat", 1);
+  const parallel = numberOption(opt(options, "parallel"), "--parallel", 1);
+  if (repeat !== undefined || parallel !== undefined) {
+    if (!route.server)
+      throw new UsageError("--repeat/--parallel need --server (load mode talks to one server)");
+    const code = await runLoad(
+      { ...route.client, ...route.server },
+      envelope,
+      message,
+      repeat ?? 1,
+      parallel ?? 1,
+      json,
+    );
+    process.exit(code);
+  }
+
+  const started = performance.now();
+  const deliveries = await deliver(route, envelope, message);
+  const allowPartial = options.allowPartial === true;
+  const exitCode = combineExitCodes(deliveries.map((d) => exitCodeForDelivery(d, allowPartial)));
+  await Promise.all(deliveries.map((d) => d.client?.quit().catch(() => undefined)));
+
+  if (json) {
+    const document = {
+      messageId: composition.messageId ?? null,
+      size: message.size,
+      from: formatPath(envelope.from).slice(1, -1),
+      deliveries: deliveries.map(deliveryJson),
+      totalMs: Math.round((performance.now() - started) * 10) / 10,
+      exitCode,
+    };
+    process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
+  }
+  for (const delivery of deliveries) {
+    const failure = describeFailure(delivery);
+    if (failure && !json) process.stderr.write(`smtpkit: ${failure}\n`);
+  }
+  if (exitCode === ExitCode.ok && options.printId === true && composition.messageId) {
+    process.stdout.write(`${composition.messageId}\n`);
+  }
+  if (exitCode !== ExitCode.ok) process.exit(exitCode);
+}
+
+/** Through the smarthost when there is one, else to each recipient domain's MX. */
+export async function deliver(
+  route: Route,
+  envelope: Envelope,
+  message: PreparedMessage,
+): Promise<DomainDelivery[]> {
+  if (route.server) {
+    const delivery: DomainDelivery = { domain: "", recipients: envelope.recipients, attempts: [] };
+    try {
+      const client = await SmtpClient.connect({ ...route.client, ...route.server });
+      delivery.client = client;
+      delivery.result = await client.send(envelope, message);
+    } catch (error) {
+      if (!(error instanceof SmtpClientError)) throw error;
+      delivery.error = error;
+    }
+    return [delivery];
+  }
+  const resolver = createResolver(route.dns);
+  const groups = groupByDomain(envelope.recipients);
+  return Promise.all(
+    [...groups].map(([domain, recipients]) =>
+      deliverToDomain(domain, { ...envelope, recipients }, message, resolver, (host) => ({
+        ...route.client,
+        host,
+        port: 25,
+      })),
+    ),
+  );
+}
