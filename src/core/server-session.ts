@@ -324,6 +324,11 @@ export class ServerSession {
     }
   }
 
+  /** The shutdown's grace period is over: 421 and close, whatever the session is doing. */
+  terminate(): void {
+    this.closeWith(ClosingReplies.shuttingDown(this.hostname));
+  }
+
   /** The peer was idle too long (RFC 5321 §4.5.3.2): 421 and close. */
   timeout(): void {
     if (this.mode === Mode.Closed) return;
