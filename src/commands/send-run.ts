@@ -4,7 +4,7 @@ import { type DomainDelivery, deliverToDomain, groupByDomain } from "../client/m
 import { PreparedMessage } from "../client/prepared-message.ts";
 import { type ClientAuthOptions, type ClientOptions, SmtpClient } from "../client/smtp-client.ts";
 import { uniformTimeouts } from "../client/timeouts.ts";
-import { formatTranscriptLine } from "../client/transcript.ts";
+import { type ClientTranscriptLine, formatTranscriptLine } from "../client/transcript.ts";
 import { type Account, loadAccounts, pickAccount } from "../config/accounts.ts";
 import { promptSecret, readSecret } from "../config/secret.ts";
 import { formatPath, mailboxNeedsUtf8 } from "../core/address.ts";
@@ -206,6 +206,13 @@ function dryRun(envelope: Envelope, composition: Composition): void {
   process.stdout.write(composition.message);
 }
 
+/** swaks' notation, plus how long the server took, after the last line of each reply. */
+function transcriptWithTiming(line: ClientTranscriptLine): string {
+  const text = formatTranscriptLine(line);
+  const lastReplyLine = line.direction === "received" && /^\d{3}(?: |$)/.test(line.text);
+  return lastReplyLine && line.elapsedMs !== undefined ? `${text}  [${line.elapsedMs.toFixed(1)} ms]` : text;
+}
+
 /** Runs `smtpkit send` and exits with the code DESIGN.md gives for what happened. */
 export async function runSend(options: Options): Promise<void> {
   const accounts = await loadAccounts(stringOption(opt(options, "config")));
@@ -217,7 +224,7 @@ export async function runSend(options: Options): Promise<void> {
   const route = await resolveRoute(options, account);
   const verbose = options.verbose === true;
   const json = options.json === true;
-  if (verbose) route.client.transcript = (line) => process.stderr.write(`${formatTranscriptLine(line)}\n`);
+  if (verbose) route.client.transcript = (line) => process.stderr.write(`${transcriptWithTiming(line)}\n`);
   if (route.authUser !== undefined) route.client.auth = await authOptions(options, account, route.authUser);
   const message = new PreparedMessage(composition.message, {
     eightBit: composition.eightBit,
