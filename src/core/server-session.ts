@@ -172,11 +172,10 @@ export class ServerSession {
   secure: boolean;
 
   private readonly options: ServerSessionOptions;
+  private readonly config: SessionConfig;
   private readonly maxSize: number;
-  private readonly maxRecipients: number;
-  private readonly maxErrors: number;
   private readonly enhanced: boolean;
-  private readonly authMechanisms: readonly string[];
+  private readonly loopback: boolean;
 
   private mode = Mode.Connecting;
   private extended = false;
@@ -212,23 +211,19 @@ export class ServerSession {
   private readonly actions: ServerAction[] = [];
   private actionHead = 0;
   private output: Uint8Array[] = [];
-  private ehloCache: Uint8Array | undefined;
-  private ehloCacheSecure = false;
-  private heloCache: Uint8Array | undefined;
-
-  constructor(options: ServerSessionOptions) {
+  /**
+   * @param options the server's settings; pass the same object for every connection, so what can
+   *   be prepared once (greeting, EHLO replies) is.
+   * @param connection facts about this connection, overriding `options.secure` and `options.loopback`.
+   */
+  constructor(options: ServerSessionOptions, connection: { secure?: boolean; loopback?: boolean } = {}) {
     this.options = options;
+    this.config = SessionConfig.of(options);
     this.hostname = options.hostname;
-    this.maxSize = options.maxSize ?? DEFAULT_MAX_SIZE;
-    this.maxRecipients = options.maxRecipients ?? DEFAULT_MAX_RECIPIENTS;
-    this.maxErrors = options.maxErrors ?? DEFAULT_MAX_ERRORS;
-    this.enhanced = options.enhancedStatusCodes ?? true;
-    this.secure = options.secure ?? false;
-    const defaultMechanisms =
-      options.cramChallenge === undefined ? ["PLAIN", "LOGIN"] : ["PLAIN", "LOGIN", "CRAM-MD5"];
-    this.authMechanisms = (options.authMechanisms ?? defaultMechanisms)
-      .map((m) => m.toUpperCase())
-      .filter((m) => isSaslMechanism(m) && (m !== "CRAM-MD5" || options.cramChallenge !== undefined));
+    this.maxSize = this.config.maxSize;
+    this.enhanced = this.config.enhanced;
+    this.secure = connection.secure ?? options.secure ?? false;
+    this.loopback = connection.loopback ?? options.loopback ?? false;
     this.hook({ kind: "connect" }, (result) => this.afterConnect(result));
   }
 
@@ -493,7 +488,7 @@ export class ServerSession {
       this.closeWith(ClosingReplies.commandsBeforeGreeting());
       return;
     }
-    this.write(greetingReply(this.hostname, this.options.greeting ?? "ESMTP smtpkit"));
+    this.write(this.config.greeting);
     this.repliedAt = this.received;
     this.mode = Mode.Command;
   }
@@ -517,38 +512,19 @@ export class ServerSession {
       this.repliedAt = this.received;
       this.pipeliningAt = this.options.pipelining === false ? Number.POSITIVE_INFINITY : this.received;
     } else {
-      this.heloCache ??= encoder.encode(formatReply(250, undefined, this.hostname));
-      this.write(this.heloCache);
+      this.write(this.config.heloReply);
       this.repliedAt = this.received;
       this.pipeliningAt = Number.POSITIVE_INFINITY;
     }
   }
 
   private ehloReply(): Uint8Array {
-    if (this.ehloCache !== undefined && this.ehloCacheSecure === this.secure) return this.ehloCache;
-    const o = this.options;
-    const caps = emptyCapabilities();
-    caps.size = this.maxSize;
-    caps.pipelining = o.pipelining !== false;
-    caps.eightBitMime = o.eightBitMime !== false;
-    caps.smtpUtf8 = o.smtpUtf8 !== false;
-    caps.startTls = o.startTls === true && !this.secure;
-    caps.auth = this.offeredMechanisms();
-    caps.chunking = o.chunking !== false;
-    caps.binaryMime = caps.chunking && o.binaryMime === true;
-    caps.dsn = o.dsn !== false;
-    caps.enhancedStatusCodes = this.enhanced;
-    this.ehloCache = encoder.encode(formatReply(250, undefined, formatEhloLines(this.hostname, "", caps)));
-    this.ehloCacheSecure = this.secure;
-    return this.ehloCache;
+    return this.config.ehloReply(this.secure, this.offeredMechanisms());
   }
 
   /** RFC 4954 §4: password mechanisms only over TLS, unless the peer is local or the operator insists. */
-  private offeredMechanisms(): string[] {
-    if (this.options.requireTls && !this.secure) return [];
-    const plainTextOk =
-      this.secure || this.options.loopback === true || this.options.allowInsecureAuth === true;
-    return this.authMechanisms.filter((m) => plainTextOk || !isPlainTextMechanism(m));
+  private offeredMechanisms(): readonly string[] {
+    return this.config.offeredMechanisms(this.secure, this.loopback);
   }
 
   private mail(from: Path, params: EsmtpParam[]): void {
@@ -629,7 +605,7 @@ export class ServerSession {
       this.fail(error);
       return;
     }
-    if (tx.envelope.recipients.length >= this.maxRecipients) {
+    if (tx.envelope.recipients.length >= this.config.maxRecipients) {
       this.reply(Replies.tooManyRecipients);
       return;
     }
@@ -895,11 +871,11 @@ export class ServerSession {
       this.fail(Replies.authInTransaction);
       return;
     }
-    if (this.authMechanisms.length === 0) {
+    if (this.config.authMechanisms.length === 0) {
       this.fail(Replies.authNotAvailable);
       return;
     }
-    if (!this.authMechanisms.includes(mechanism) || !isSaslMechanism(mechanism)) {
+    if (!this.config.authMechanisms.includes(mechanism) || !isSaslMechanism(mechanism)) {
       this.fail(Replies.authMechanismUnknown);
       return;
     }
@@ -1020,7 +996,7 @@ export class ServerSession {
   private fail(reply: ServerReply | SmtpError): void {
     this.reply(reply);
     this.errors++;
-    if (this.errors >= this.maxErrors && this.mode !== Mode.Closed) {
+    if (this.errors >= this.config.maxErrors && this.mode !== Mode.Closed) {
       this.closeWith(ClosingReplies.tooManyErrors(this.hostname));
     }
   }
@@ -1044,6 +1020,83 @@ export class ServerSession {
     this.input = EMPTY;
     this.inputStart = 0;
     this.push({ type: "close" });
+  }
+}
+
+/** What follows from a ServerSessionOptions object, worked out once and shared by its sessions. */
+class SessionConfig {
+  private static readonly cache = new WeakMap<ServerSessionOptions, SessionConfig>();
+
+  static of(options: ServerSessionOptions): SessionConfig {
+    let config = SessionConfig.cache.get(options);
+    if (config === undefined) {
+      config = new SessionConfig(options);
+      SessionConfig.cache.set(options, config);
+    }
+    return config;
+  }
+
+  readonly maxSize: number;
+  readonly maxRecipients: number;
+  readonly maxErrors: number;
+  readonly enhanced: boolean;
+  readonly authMechanisms: readonly string[];
+  readonly greeting: Uint8Array;
+  readonly heloReply: Uint8Array;
+  /** EHLO replies by (secure, mechanisms offered). */
+  private readonly ehloReplies = new Map<string, Uint8Array>();
+  private readonly mechanismsBy = new Map<number, readonly string[]>();
+
+  private constructor(private readonly options: ServerSessionOptions) {
+    this.maxSize = options.maxSize ?? DEFAULT_MAX_SIZE;
+    this.maxRecipients = options.maxRecipients ?? DEFAULT_MAX_RECIPIENTS;
+    this.maxErrors = options.maxErrors ?? DEFAULT_MAX_ERRORS;
+    this.enhanced = options.enhancedStatusCodes ?? true;
+    const defaultMechanisms =
+      options.cramChallenge === undefined ? ["PLAIN", "LOGIN"] : ["PLAIN", "LOGIN", "CRAM-MD5"];
+    this.authMechanisms = (options.authMechanisms ?? defaultMechanisms)
+      .map((m) => m.toUpperCase())
+      .filter((m) => isSaslMechanism(m) && (m !== "CRAM-MD5" || options.cramChallenge !== undefined));
+    this.greeting = greetingReply(options.hostname, options.greeting ?? "ESMTP smtpkit");
+    this.heloReply = encoder.encode(formatReply(250, undefined, options.hostname));
+  }
+
+  /** RFC 4954 §4: password mechanisms only over TLS, unless the peer is local or the operator insists. */
+  offeredMechanisms(secure: boolean, loopback: boolean): readonly string[] {
+    const key = (secure ? 1 : 0) | (loopback ? 2 : 0);
+    let mechanisms = this.mechanismsBy.get(key);
+    if (mechanisms === undefined) {
+      const o = this.options;
+      const plainTextOk = secure || loopback || o.allowInsecureAuth === true;
+      mechanisms =
+        o.requireTls === true && !secure
+          ? []
+          : this.authMechanisms.filter((m) => plainTextOk || !isPlainTextMechanism(m));
+      this.mechanismsBy.set(key, mechanisms);
+    }
+    return mechanisms;
+  }
+
+  ehloReply(secure: boolean, mechanisms: readonly string[]): Uint8Array {
+    const key = `${secure}${mechanisms.join(" ")}`;
+    let reply = this.ehloReplies.get(key);
+    if (reply === undefined) {
+      const o = this.options;
+      const caps = emptyCapabilities();
+      caps.size = this.maxSize;
+      caps.pipelining = o.pipelining !== false;
+      caps.eightBitMime = o.eightBitMime !== false;
+      caps.smtpUtf8 = o.smtpUtf8 !== false;
+      caps.startTls = o.startTls === true && !secure;
+      caps.auth = [...mechanisms];
+      caps.chunking = o.chunking !== false;
+      caps.binaryMime = caps.chunking && o.binaryMime === true;
+      caps.dsn = o.dsn !== false;
+      caps.enhancedStatusCodes = this.enhanced;
+      reply = encoder.encode(formatReply(250, undefined, formatEhloLines(o.hostname, "", caps)));
+      this.ehloReplies.set(key, reply);
+    }
+    return reply;
   }
 }
 

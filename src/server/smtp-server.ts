@@ -173,7 +173,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
       localPort: connection.localPort,
     };
     if (connection.tls !== undefined) info.tls = connection.tls;
-    const session = new ServerSession({ ...sessionOptions, secure, loopback: isLoopback(ip) });
+    const session = new ServerSession(sessionOptions, { secure, loopback: isLoopback(ip) });
     open.add(
       new ServerConnection(connection, session, info, {
         backend: options.backend,
