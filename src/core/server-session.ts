@@ -1003,10 +1003,11 @@ export class ServerSession {
 
   /** Hook errors go to the wire as given; a missing enhanced code gets its class's X.0.0. */
   private formatError(error: SmtpError): string {
-    if (!this.enhanced) return formatReply(error.code, undefined, error.message);
+    const text = asciiText(error.message);
+    if (!this.enhanced) return formatReply(error.code, undefined, text);
     const cls = Math.floor(error.code / 100);
     const enhanced = error.enhanced ?? (cls === 3 ? undefined : `${cls}.0.0`);
-    return formatReply(error.code, enhanced, error.message);
+    return formatReply(error.code, enhanced, text);
   }
 
   private closeWith(error: SmtpError): void {
@@ -1109,6 +1110,17 @@ function violationReply(receiver: DataReceiver): ServerReply {
     default:
       return Replies.bareLineEndInMessage;
   }
+}
+
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/**
+ * Reply text is ASCII (RFC 5321 §4.2 textstring); a client that did not ask for SMTPUTF8 may choke
+ * on anything else. Messages from parsers and hooks ("RFC 5321 §4.5.3.1", "Grüße") are made so.
+ */
+function asciiText(text: string): string {
+  if (!NON_ASCII.test(text)) return text;
+  return text.replace(/§/g, "section ").replace(/[^\x00-\x7f]/g, "?");
 }
 
 function unsupportedParam(name: string, needsEhlo: boolean): SmtpError {

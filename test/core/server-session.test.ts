@@ -590,7 +590,7 @@ describe("hostile input", () => {
   test("a command line over 512 octets gets 500 5.5.2; the session stays in step", () => {
     const c = converse([EHLO, `NOOP ${"x".repeat(600)}\r\n`, "NOOP\r\n"]);
     expect(c.replies.slice(-2)).toEqual([
-      "500 5.5.2 line is 607 octets, the limit is 512 (RFC 5321 §4.5.3.1.4)",
+      "500 5.5.2 line is 607 octets, the limit is 512 (RFC 5321 section 4.5.3.1.4)",
       "250 2.0.0 Ok",
     ]);
   });
@@ -978,6 +978,13 @@ describe("the driver's interventions", () => {
     );
     expect(session.nextAction()).toEqual({ type: "close" });
     expect(session.nextAction()).toBeNull();
+  });
+
+  test("reply text stays ASCII whatever a hook puts in it (RFC 5321 §4.2)", () => {
+    const c = converse([EHLO, "MAIL FROM:<a@b.test>\r\n"], {}, (r) =>
+      r.kind === "mail" ? new SmtpError(550, "5.7.1", "Grüße, see §3") : undefined,
+    );
+    expect(c.replies.at(-1)).toBe("550 5.7.1 Gr??e, see section 3");
   });
 
   test("a 421 from a hook closes the session", () => {
