@@ -391,7 +391,10 @@ export class ServerSession {
     // RFC 2920: a line sent before our previous reply is pipelining; fine only after an EHLO
     // that offered PIPELINING was answered, and never behind a command that ends a group.
     if (lineOffset < this.repliedAt && (lineOffset < this.pipeliningAt || lineOffset < this.groupEndAt)) {
-      this.fail(Replies.improperPipelining);
+      // A refused BDAT's octets are still on their way: read them as data, never as commands.
+      const bdat = typeof line === "string" ? undefined : bdatSize(line);
+      if (bdat !== undefined) this.skipBdat(bdat.size, bdat.last, Replies.improperPipelining);
+      else this.fail(Replies.improperPipelining);
       return true;
     }
     if (line === "too-long") {
@@ -1109,6 +1112,18 @@ function violationReply(receiver: DataReceiver): ServerReply {
       return Replies.textLineTooLong;
     default:
       return Replies.bareLineEndInMessage;
+  }
+}
+
+/** The chunk size of a BDAT line, if that is what the line is. */
+function bdatSize(line: Uint8Array): { size: number; last: boolean } | undefined {
+  // Cheap test first: most lines are not BDAT.
+  if (line.length < 6 || ((line[0] ?? 0) | 0x20) !== 0x62) return undefined;
+  try {
+    const command = parseCommand(utf8.decode(line));
+    return command.verb === "BDAT" ? { size: command.size, last: command.last } : undefined;
+  } catch {
+    return undefined;
   }
 }
 

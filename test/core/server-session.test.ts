@@ -572,6 +572,26 @@ describe("hostile input", () => {
     ]);
   });
 
+  test("a BDAT refused for pipelining still has its octets read as data", () => {
+    const inner = "MAIL FROM:<evil@x.test>\r\n";
+    const c = converse(
+      [
+        EHLO,
+        "MAIL FROM:<a@example.com>\r\n",
+        "RCPT TO:<b@example.com>\r\n",
+        `BDAT 4\r\nabcdBDAT ${inner.length} LAST\r\n${inner}`,
+        "NOOP\r\n",
+      ],
+      { pipelining: false },
+    );
+    expect(c.replies.slice(-3)).toEqual([
+      "250 2.0.0 4 octets received",
+      "503 5.5.0 Error: improper use of SMTP command pipelining (wait for each reply; RFC 2920)",
+      "250 2.0.0 Ok",
+    ]);
+    expect(c.t.hooks.filter((h) => h === "mail").length).toBe(1);
+  });
+
   test("content sent behind a refused DATA is never run as commands, even with PIPELINING", () => {
     const c = converse([
       EHLO,
