@@ -1,0 +1,198 @@
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import pkg from "../../package.json" with { type: "json" };
+import { ChaosSettingsError, parseDelaySpec, parseFailSpec } from "../http/chaos.ts";
+import type { ServerTlsOptions } from "../net/connection.ts";
+import { makeSelfSignedCertificate } from "../net/self-signed.ts";
+import { loadAuthUsers } from "../serve/auth-users.ts";
+import { catcherBackend } from "../serve/catcher-backend.ts";
+import { Chaos } from "../serve/chaos.ts";
+import { messageLogLine } from "../serve/message-log.ts";
+import type { Backend } from "../server/backend.ts";
+import { type ListenAddress, startSmtpServer } from "../server/smtp-server.ts";
+import { MAILBOX_FILE_NAME, openStore } from "../store/open-store.ts";
+import { CliError, ExitCode, UsageError } from "./exit-codes.ts";
+import { hostPort, listOption, numberOption, type OptionValue, stringOption } from "./option-values.ts";
+
+type Options = Record<string, unknown>;
+const opt = (options: Options, name: string): OptionValue => options[name] as OptionValue;
+
+/** How long SIGINT/SIGTERM lets transactions in flight finish. */
+const SHUTDOWN_GRACE_MS = 5_000;
+
+export function defaultDataDir(env: Record<string, string | undefined> = process.env): string {
+  return join(env.XDG_DATA_HOME || join(env.HOME ?? ".", ".local", "share"), "smtpkit");
+}
+
+/** `25M`, `512k`, `1048576`, `25MiB`. */
+export function parseSize(text: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?$/i.exec(text.trim());
+  if (!m) throw new UsageError(`${flag} wants a size like 25M, 512k or 1048576, not '${text}'`);
+  const unit = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[
+    (m[2] ?? "").toLowerCase() as "" | "k" | "m" | "g"
+  ];
+  return Math.floor(Number(m[1]) * unit);
+}
+
+/** `7d`, `12h`, `30m`, `45s`. */
+export function parseDuration(text: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([smhdw])$/i.exec(text.trim());
+  if (!m) throw new UsageError(`${flag} wants a duration like 7d, 12h, 30m or 45s, not '${text}'`);
+  const unit = { s: 1e3, m: 6e4, h: 36e5, d: 864e5, w: 6048e5 }[(m[2] ?? "s").toLowerCase() as "s"];
+  return Number(m[1]) * unit;
+}
+
+function chaosFromFlags(options: Options): Chaos {
+  try {
+    return new Chaos({
+      fail: listOption(opt(options, "fail"), false).map(parseFailSpec),
+      delay: listOption(opt(options, "delay"), false).map(parseDelaySpec),
+    });
+  } catch (error) {
+    if (error instanceof ChaosSettingsError) throw new UsageError(error.message);
+    throw error;
+  }
+}
+
+/** The given certificate, or a self-signed one for the hostname, made once and kept in the data dir. */
+async function tlsOptions(
+  options: Options,
+  hostname: string,
+  dataDir: string | undefined,
+): Promise<ServerTlsOptions | undefined> {
+  if (options.starttls === false && listOption(opt(options, "smtps")).length === 0) return undefined;
+  const certPath = stringOption(opt(options, "tlsCert"));
+  const keyPath = stringOption(opt(options, "tlsKey"));
+  if ((certPath === undefined) !== (keyPath === undefined))
+    throw new UsageError("give --tls-cert and --tls-key together");
+  if (certPath !== undefined && keyPath !== undefined) {
+    for (const path of [certPath, keyPath]) {
+      if (!(await Bun.file(path).exists())) throw new CliError(`${path} does not exist`, ExitCode.noInput);
+    }
+    return { cert: await Bun.file(certPath).text(), key: await Bun.file(keyPath).text() };
+  }
+  if (dataDir === undefined) return makeSelfSignedCertificate(hostname);
+  const cert = Bun.file(join(dataDir, `tls-${hostname}.crt`));
+  const key = Bun.file(join(dataDir, `tls-${hostname}.key`));
+  if ((await cert.exists()) && (await key.exists()))
+    return { cert: await cert.text(), key: await key.text() };
+  const made = await makeSelfSignedCertificate(hostname);
+  await Bun.write(key, made.key, { mode: 0o600 });
+  await Bun.write(cert, made.cert);
+  return made;
+}
+
+function listenAddresses(options: Options): ListenAddress[] {
+  const plain = listOption(opt(options, "listen"));
+  const smtps = listOption(opt(options, "smtps"));
+  const addresses: ListenAddress[] = (
+    plain.length > 0 ? plain : smtps.length > 0 ? [] : ["127.0.0.1:1025"]
+  ).map((text) => hostPort(text, "--listen", 1025));
+  for (const text of smtps) addresses.push({ ...hostPort(text, "--smtps", 465), implicitTls: true });
+  return addresses;
+}
+
+function print(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+export async function runServe(options: Options): Promise<void> {
+  const memory = options.memory === true;
+  const dataDir = memory ? undefined : (stringOption(opt(options, "dataDir")) ?? defaultDataDir());
+  if (dataDir !== undefined) await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const hostname = stringOption(opt(options, "hostname")) ?? (await import("node:os")).hostname();
+  const httpText = stringOption(opt(options, "http")) ?? "127.0.0.1:8025";
+  const http = httpText === "off" ? undefined : hostPort(httpText, "--http", 8025);
+  const maxAge = stringOption(opt(options, "maxAge"));
+  const maxSizeText = stringOption(opt(options, "maxSize"));
+  const chaos = chaosFromFlags(options);
+  const authUsersPath = stringOption(opt(options, "authUsers"));
+  const users = authUsersPath === undefined ? undefined : await loadAuthUsers(authUsersPath);
+  const listen = listenAddresses(options);
+  const tls = await tlsOptions(options, hostname, dataDir);
+  const quiet = options.quiet === true;
+  const logJson = options.logJson === true;
+
+  const store = openStore({
+    path: dataDir === undefined ? ":memory:" : join(dataDir, MAILBOX_FILE_NAME),
+    maxMessages: numberOption(opt(options, "maxMessages"), "--max-messages") ?? 5000,
+    ...(maxAge === undefined ? {} : { maxAgeMs: parseDuration(maxAge, "--max-age") }),
+  });
+  const backend: Backend = catcherBackend({
+    store,
+    hostname,
+    chaos,
+    ...(users ? { users } : {}),
+    ...(quiet
+      ? {}
+      : { onStored: (id, raw, envelope) => print(messageLogLine(id, raw, envelope, new Date(), logJson)) }),
+  });
+
+  const server = await startSmtpServer({
+    backend,
+    hostname,
+    listen,
+    ...(tls ? { tls } : {}),
+    ...(maxSizeText === undefined ? {} : { maxSize: parseSize(maxSizeText, "--max-size") }),
+    maxRecipients: numberOption(opt(options, "maxRecipients"), "--max-recipients", 1),
+    maxConnections: numberOption(opt(options, "maxConnections"), "--max-connections"),
+    maxConnectionsPerIp: numberOption(opt(options, "maxConnectionsPerIp"), "--max-connections-per-ip"),
+    requireAuth: options.requireAuth === true,
+    requireTls: options.requireTls === true,
+    allowInsecureAuth: options.allowInsecureAuth === true,
+    onError: (error) => process.stderr.write(`smtpkit: backend error: ${(error as Error).message}\n`),
+  }).catch((error: Error) => {
+    store.close();
+    throw new CliError(`cannot listen: ${error.message}`, ExitCode.unavailable);
+  });
+
+  const api = http
+    ? await startApi(http, store, chaos).catch(async (error: Error) => {
+        await server.close(0);
+        store.close();
+        throw new CliError(
+          `cannot start the HTTP API on ${http.host}:${http.port}: ${error.message}`,
+          ExitCode.unavailable,
+        );
+      })
+    : undefined;
+
+  const where = server.listeners
+    .map((l) => `${l.implicitTls ? "smtps" : "smtp"}://${l.host}:${l.port}`)
+    .join(", ");
+  if (!quiet) {
+    process.stderr.write(
+      `smtpkit ${pkg.version} serving ${where}${api ? `, API http://${http?.host}:${api.port}` : ""}; mail stored ${dataDir === undefined ? "in memory" : `in ${join(dataDir, MAILBOX_FILE_NAME)}`}\n`,
+    );
+  }
+
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = async () => {
+      if (stopping) return;
+      stopping = true;
+      await server.close(SHUTDOWN_GRACE_MS);
+      await api?.close();
+      store.close();
+      resolve();
+    };
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+  });
+}
+
+async function startApi(
+  http: { host: string; port: number },
+  store: ReturnType<typeof openStore>,
+  chaos: Chaos,
+): Promise<{ port: number; close(): Promise<void> | void }> {
+  const { startHttpApi } = await import("../http/http-api.ts");
+  return startHttpApi({
+    host: http.host,
+    port: http.port,
+    store,
+    version: pkg.version,
+    getChaos: () => chaos.current,
+    onChaos: (settings) => chaos.set(settings),
+  });
+}
