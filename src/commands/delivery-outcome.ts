@@ -117,9 +117,19 @@ export function deliveryJson(delivery: DomainDelivery) {
   };
 }
 
+/** What the user can do about an error, when there is something obvious. */
+function hintFor(error: SmtpClientError): string {
+  if (error.netKind === "tls-verify") {
+    return "; trust its CA with --ca FILE, check the name with --tls-servername, or accept it with --insecure";
+  }
+  if (error.kind === "auth-plaintext") return "; use --starttls always or --tls, or --allow-plaintext-auth";
+  if (error.kind === "tls-unavailable") return "; the server does not offer STARTTLS: use --starttls never to send in clear";
+  return "";
+}
+
 /** One line for a person: what failed and what to do about it. */
 export function describeFailure(delivery: DomainDelivery): string | undefined {
-  if (delivery.error) return delivery.error.message;
+  if (delivery.error) return `${delivery.error.message}${hintFor(delivery.error)}`;
   const result = delivery.result;
   if (!result) return undefined;
   const refused = result.recipients.filter((r) => !r.accepted);

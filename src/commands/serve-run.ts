@@ -2,6 +2,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
 import { ChaosSettingsError, parseDelaySpec, parseFailSpec } from "../http/chaos.ts";
+import type { HttpApi } from "../http/start-http-api.ts";
 import type { ServerTlsOptions } from "../net/connection.ts";
 import { makeSelfSignedCertificate } from "../net/self-signed.ts";
 import { loadAuthUsers } from "../serve/auth-users.ts";
@@ -185,8 +186,8 @@ async function startApi(
   http: { host: string; port: number },
   store: ReturnType<typeof openStore>,
   chaos: Chaos,
-): Promise<{ port: number; close(): Promise<void> | void }> {
-  const { startHttpApi } = await import("../http/http-api.ts");
+): Promise<HttpApi> {
+  const { startHttpApi } = await import("../http/start-http-api.ts");
   return startHttpApi({
     host: http.host,
     port: http.port,
