@@ -94,6 +94,19 @@ export interface DeliveryResult extends TransactionResult {
 
 export interface SendOptions extends MessageTraits {}
 
+/** One message for sendMany(). */
+export interface SendJob {
+  envelope: Envelope;
+  message: Uint8Array | PreparedMessage;
+  options?: SendOptions;
+}
+
+/**
+ * Transactions in flight per connection in sendMany(): three keep one waiting to be written
+ * behind each message as it goes out, so message and next group share one write.
+ */
+export const DEFAULT_SEND_WINDOW = 3;
+
 /** What `verifyRecipients` found: MAIL and each RCPT reply, then RSET; never DATA. */
 export interface EnvelopeCheck {
   mail: Reply;
@@ -108,7 +121,10 @@ const now = (): number => performance.now();
 export class SmtpClient {
   private readonly session: ClientSession;
   private readonly timeouts: ClientTimeouts;
-  private waiter: Waiter | undefined;
+  /** One per operation written and not yet answered, in wire order. */
+  private readonly waiters: Waiter[] = [];
+  /** send() calls waiting for the session to take another transaction. */
+  private turnWaiters: (() => void)[] = [];
   /** Set once the connection is unusable; every later call throws it. */
   private failure: SmtpClientError | undefined;
   private closed = false;
@@ -412,15 +428,20 @@ export class SmtpClient {
       size === undefined ? traits : { ...traits, size },
       chunkingAllowed,
     );
+    // Another send() may hold the session; with PIPELINING this one can follow its message.
+    while (!this.session.canStartTransaction(body)) {
+      await this.nextTurn();
+      this.ensureUsable();
+    }
     const started = now();
-    this.stream = stream;
+    if (stream !== undefined) this.stream = stream;
     this.session.transaction(plan.envelope, body);
     this.flush();
     let event: Extract<ClientEvent, { type: "transaction" }>;
     try {
       event = await this.waitFor("transaction");
     } finally {
-      this.stream = undefined;
+      if (stream !== undefined && this.stream === stream) this.stream = undefined;
     }
     const result: DeliveryResult = {
       ...event.result,
@@ -430,6 +451,36 @@ export class SmtpClient {
     };
     if (size !== undefined) result.size = size;
     return result;
+  }
+
+  /**
+   * Sends each job over this connection, up to `window` transactions in flight: with PIPELINING
+   * each one is written right behind the previous message, so a run of messages costs one round
+   * trip each (send --repeat, the queue). `onResult` is called in job order with the result or
+   * the error of that job. A job that fails locally (SIZE, SMTPUTF8, ...) does not stop the
+   * others; once the connection fails, no further job is started and the failure is thrown:
+   * jobs without an onResult call were not delivered.
+   */
+  async sendMany<J extends SendJob>(
+    jobs: Iterable<J> | AsyncIterable<J>,
+    onResult: (job: J, outcome: DeliveryResult | Error) => void,
+    window = DEFAULT_SEND_WINDOW,
+  ): Promise<void> {
+    const inflight: Promise<void>[] = [];
+    for await (const job of jobs) {
+      if (!this.usable) break;
+      inflight.push(
+        this.send(job.envelope, job.message, job.options).then(
+          (result) => onResult(job, result),
+          (error: unknown) => onResult(job, error instanceof Error ? error : new Error(String(error))),
+        ),
+      );
+      if (inflight.length >= window) await inflight.shift();
+    }
+    await Promise.all(inflight);
+    if (!this.usable) {
+      throw this.failure ?? new SmtpClientError("closed", "command", "the connection is closed");
+    }
   }
 
   /** MAIL and each RCPT, then RSET: would the server take mail for these addresses? Never DATA. */
@@ -555,7 +606,7 @@ export class SmtpClient {
   }
 
   private onIdle(): void {
-    if (this.waiter === undefined) return;
+    if (this.waiters.length === 0) return;
     const stage = this.session.awaiting ?? "message";
     this.fail(
       new SmtpClientError(
@@ -604,11 +655,16 @@ export class SmtpClient {
         );
         continue;
       }
-      const waiter = this.waiter;
-      this.waiter = undefined;
-      waiter?.resolve(event);
+      this.waiters.shift()?.resolve(event);
     }
-    this.flush();
+    if (this.turnWaiters.length === 0) {
+      this.flush();
+      return;
+    }
+    // A send() waiting for its turn runs first and appends its group to what goes out now
+    // (typically right behind a message): one write instead of two.
+    this.wakeTurnWaiters();
+    queueMicrotask(() => this.flush());
   }
 
   /** Streams a message body into the session, minding the socket's back-pressure. */
@@ -633,9 +689,9 @@ export class SmtpClient {
   }
 
   private onClose(error: Error | undefined): void {
-    if (this.closed && this.waiter === undefined) return;
+    const expected = this.closed && this.waiters.length === 0;
     this.closed = true;
-    if (this.failure === undefined && this.session.state !== "closed") {
+    if (!expected && this.failure === undefined && this.session.state !== "closed") {
       const stage = this.session.awaiting ?? "command";
       this.failure =
         error === undefined
@@ -649,33 +705,42 @@ export class SmtpClient {
             )
           : networkError(stage, error);
     }
-    const waiter = this.waiter;
-    this.waiter = undefined;
-    if (waiter !== undefined) {
-      waiter.reject(
-        this.failure ??
-          new SmtpClientError("closed", "command", "the server closed the connection", { netKind: "reset" }),
-      );
-    }
+    const failure =
+      this.failure ??
+      new SmtpClientError("closed", "command", "the server closed the connection", { netKind: "reset" });
+    for (const waiter of this.waiters.splice(0)) waiter.reject(failure);
+    this.wakeTurnWaiters();
   }
 
   private fail(error: SmtpClientError): void {
     this.failure ??= error;
-    const waiter = this.waiter;
-    this.waiter = undefined;
-    waiter?.reject(this.failure);
+    const failure = this.failure;
+    for (const waiter of this.waiters.splice(0)) waiter.reject(failure);
+    this.wakeTurnWaiters();
+  }
+
+  private wakeTurnWaiters(): void {
+    if (this.turnWaiters.length === 0) return;
+    const waiting = this.turnWaiters;
+    this.turnWaiters = [];
+    for (const wake of waiting) wake();
+  }
+
+  /** Resolves after the next batch of replies (or a failure): time to check the session again. */
+  private nextTurn(): Promise<void> {
+    return new Promise((resolve) => this.turnWaiters.push(resolve));
   }
 
   private waitFor<T extends ClientEvent["type"]>(type: T): Promise<Extract<ClientEvent, { type: T }>> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
-      this.waiter = {
+      this.waiters.push({
         resolve: (event) => {
           if (event.type === type) resolve(event as Extract<ClientEvent, { type: T }>);
           else reject(new SmtpClientError("protocol", "command", `expected ${type}, got ${event.type}`));
         },
         reject,
-      };
+      });
     });
   }
 

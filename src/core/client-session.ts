@@ -23,7 +23,10 @@
  * follows the 354. With CHUNKING (RFC 3030) a message that fits one chunk rides in the same
  * group as "BDAT n LAST": one round trip per message. If every RCPT failed yet DATA got 354,
  * the client sends a lone "." (RFC 2920 §3.1), never the message. RSET is sent only when a
- * transaction was left open on the server, and then at the head of the next group.
+ * transaction was left open on the server, and then at the head of the next group. Once a
+ * DATA message is out, the next transaction may be started before the final reply arrives
+ * (canStartTransaction): its group follows the message in the same write, and the replies of
+ * both are matched in order, so a stream of messages costs one round trip each.
  *
  * STARTTLS: whatever arrives after the 220 and before tlsEstablished() is discarded, and the
  * reply parser is replaced, so plaintext injected by a man in the middle (CVE-2011-0411 class)
@@ -196,6 +199,8 @@ export class ClientSession {
   private parserImpl = new ReplyParser();
   private readonly expected: ClientStage[] = ["greeting"];
   private op: Operation | undefined = { kind: "greeting" };
+  /** A transaction written behind the current one's end of data (RFC 2920 §3.1), not yet replied to. */
+  private queuedOp: (Operation & { kind: "transaction" }) | undefined;
   private out: (string | Uint8Array)[] = [];
   private stateImpl: ClientState = "greeting";
   private capabilitiesImpl: Capabilities = emptyCapabilities();
@@ -341,7 +346,8 @@ export class ClientSession {
    * deciding SIZE, BODY, SMTPUTF8 and DSN parameters is the caller's job (src/client does it).
    */
   transaction(envelope: Envelope, body: TransactionBody): void {
-    this.requireState("ready");
+    const overlap = this.stateImpl !== "ready" && this.canOverlap(body);
+    if (!overlap) this.requireState("ready");
     if (body.kind === "bdat-stream" && !this.pipelining) {
       // Without PIPELINING each chunk would have to wait for its reply while the caller pushes.
       throw new Error("a streamed BDAT body needs PIPELINING; prepare the frames or use DATA");
@@ -360,7 +366,7 @@ export class ClientSession {
       path: envelope.from,
       params: formatMailParams(envelope.mailParams),
     });
-    this.start("ready");
+    if (!overlap) this.start("ready");
     const tx: Transaction = {
       body,
       mailLine,
@@ -377,8 +383,13 @@ export class ClientSession {
       lastBdatSent: false,
       bdatFailed: false,
     };
-    this.op = { kind: "transaction", tx };
-    if (this.needsReset) this.command("RSET\r\n", "rset");
+    if (overlap) {
+      // The current transaction ends with its final reply whatever it says: no RSET needed.
+      this.queuedOp = { kind: "transaction", tx };
+    } else {
+      this.op = { kind: "transaction", tx };
+      if (this.needsReset) this.command("RSET\r\n", "rset");
+    }
     if (!tx.pipelined) {
       if (!this.needsReset) this.command(mailLine, "mail");
       return;
@@ -388,6 +399,30 @@ export class ClientSession {
     if (body.kind === "data" || body.kind === "data-stream") this.command("DATA\r\n", "data");
     else if (body.kind === "bdat" && body.frames.length === 1) this.sendBdatFrames(tx, false);
     // Multi-chunk and streamed BDAT wait for the RCPT replies: no point sending megabytes to nobody.
+  }
+
+  /**
+   * Whether transaction() may be called now with `body`: when idle, or, with PIPELINING, when
+   * the current transaction has sent its whole DATA message and awaits only the final reply. The
+   * next MAIL, RCPTs and DATA then go out right behind the message: RFC 2920 §3.1 allows message
+   * content to be the first "command" of a group. Streamed bodies wait until the session is idle.
+   */
+  canStartTransaction(body: TransactionBody): boolean {
+    return this.stateImpl === "ready" || this.canOverlap(body);
+  }
+
+  private canOverlap(body: TransactionBody): boolean {
+    const op = this.op;
+    return (
+      (body.kind === "data" || body.kind === "bdat") &&
+      this.stateImpl === "busy" &&
+      this.pipelining &&
+      this.queuedOp === undefined &&
+      op?.kind === "transaction" &&
+      !op.tx.raw &&
+      this.expected.length === 1 &&
+      this.expected[0] === "message"
+    );
   }
 
   /**
@@ -555,6 +590,13 @@ export class ClientSession {
   }
 
   private finishOperation(next: ClientState): void {
+    const queued = this.queuedOp;
+    if (queued !== undefined) {
+      this.queuedOp = undefined;
+      this.op = queued;
+      this.stateImpl = "busy";
+      return;
+    }
     this.op = undefined;
     this.stateImpl = next;
   }
@@ -947,11 +989,19 @@ export class ClientSession {
         events.push({ type: "reply", command: op.verb, reply });
         break;
     }
+    const queued = this.queuedOp;
+    if (queued !== undefined) {
+      const r = queued.tx.result;
+      r.failedStage = "mail";
+      r.failedReply = reply;
+      events.push({ type: "transaction", result: r });
+    }
     this.closeAfter421(events, reply, false);
   }
 
   private closeAfter421(events: ClientEvent[], reply: Reply, announce = true): void {
     this.op = undefined;
+    this.queuedOp = undefined;
     this.expected.length = 0;
     this.stateImpl = "closed";
     if (announce) events.push({ type: "closing", reply });

@@ -225,6 +225,75 @@ describe("SmtpClient", () => {
     await server.done();
   });
 
+  test("sendMany: the next transaction is written behind the message, before its reply", async () => {
+    const server = await serve(async (p) => {
+      await greet(p);
+      expect(await p.until("DATA\r\n")).toStartWith("MAIL FROM:<a@client.test>");
+      p.send("250 ok\r\n250 ok\r\n354 go\r\n");
+      expect(await p.until("\r\n.\r\n")).toBe("one\r\n.\r\n");
+      // The client must not wait for this message's reply before starting the next transaction.
+      expect(await p.until("DATA\r\n")).toBe(
+        "MAIL FROM:<a@client.test> SIZE=5\r\nRCPT TO:<c@mx.test>\r\nDATA\r\n",
+      );
+      p.send("250 first\r\n250 ok\r\n250 ok\r\n354 go\r\n");
+      expect(await p.until("\r\n.\r\n")).toBe("two\r\n.\r\n");
+      p.send("250 second\r\n");
+      await answerQuit(p);
+    });
+    const client = await SmtpClient.connect(options(server.port));
+    const jobs = [
+      { envelope: envelope("<a@client.test>", "<b@mx.test>"), message: enc.encode("one") },
+      { envelope: envelope("<a@client.test>", "<c@mx.test>"), message: enc.encode("two") },
+    ];
+    const finals: string[] = [];
+    await client.sendMany(jobs, (_job, outcome) => {
+      finals.push(outcome instanceof Error ? outcome.message : (outcome.final?.lines[0] ?? ""));
+    });
+    expect(finals).toEqual(["first", "second"]);
+    await client.quit();
+    await server.done();
+  });
+
+  test("sendMany: a local refusal skips one job; a broken connection stops the run", async () => {
+    const server = await serve(async (p) => {
+      await greet(p);
+      await p.until("DATA\r\n");
+      p.send("250 ok\r\n250 ok\r\n354 go\r\n");
+      await p.until("\r\n.\r\n");
+      p.send("250 delivered\r\n");
+      await p.until("DATA\r\n");
+      p.destroy();
+    });
+    const client = await SmtpClient.connect(options(server.port));
+    const env = envelope("<a@client.test>", "<b@mx.test>");
+    const jobs = [
+      { envelope: env, message: new Uint8Array(50000).fill(97) },
+      { envelope: env, message: enc.encode("fits") },
+      { envelope: env, message: enc.encode("lost") },
+      { envelope: env, message: enc.encode("never started") },
+    ];
+    const outcomes: string[] = [];
+    const error = await expectClientError(
+      client.sendMany(
+        jobs,
+        (_job, outcome) =>
+          outcomes.push(
+            outcome instanceof SmtpClientError
+              ? outcome.kind
+              : outcome instanceof Error
+                ? outcome.message
+                : outcome.ok
+                  ? "ok"
+                  : "failed",
+          ),
+        1,
+      ),
+    );
+    expect(error.kind).toBe("closed");
+    expect(outcomes).toEqual(["size-exceeded", "ok", "closed"]);
+    await server.done();
+  });
+
   test("a message over the server's SIZE is refused before MAIL", async () => {
     const server = await serve(async (p) => {
       await greet(p);

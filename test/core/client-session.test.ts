@@ -574,6 +574,76 @@ for (const [mode, split] of splits) {
       expect(h.sent()).toBe("EHLO x\r\n");
     });
 
+    test("the next transaction rides behind the previous message (RFC 2920 §3.1)", () => {
+      const h = harness(split);
+      ready(h);
+      const body = { kind: "data", bytes: dotStuffMessage(enc.encode("m")).bytes } as const;
+      const env = envelope("<a@x.example>", "<b@y.example>");
+      expect(h.s.canStartTransaction(body)).toBe(true);
+      h.s.transaction(env, body);
+      expect(h.s.canStartTransaction(body)).toBe(false);
+      h.sent();
+      h.server("250 ok\r\n250 ok\r\n354 go\r\n");
+      expect(h.s.canStartTransaction({ kind: "data-stream" })).toBe(false);
+      expect(h.s.canStartTransaction(body)).toBe(true);
+      h.s.transaction(env, body);
+      expect(h.s.canStartTransaction(body)).toBe(false);
+      expect(h.sent()).toBe("m\r\n.\r\nMAIL FROM:<a@x.example>\r\nRCPT TO:<b@y.example>\r\nDATA\r\n");
+      const events = h.server("250 first queued\r\n250 ok\r\n250 ok\r\n354 go\r\n");
+      expect(transactionResult(events).final?.lines).toEqual(["first queued"]);
+      expect(h.sent()).toBe("m\r\n.\r\n");
+      expect(h.s.canStartTransaction(body)).toBe(true);
+      const second = transactionResult(h.server("250 second queued\r\n"));
+      expect(second).toMatchObject({ ok: true, final: { lines: ["second queued"] } });
+      expect(h.s.state).toBe("ready");
+    });
+
+    test("a failed message does not need RSET before the transaction behind it", () => {
+      const h = harness(split);
+      ready(h);
+      const body = { kind: "data", bytes: dotStuffMessage(enc.encode("m")).bytes } as const;
+      const env = envelope("<a@x.example>", "<b@y.example>");
+      h.s.transaction(env, body);
+      h.sent();
+      h.server("250 ok\r\n250 ok\r\n354 go\r\n");
+      h.s.transaction(env, body);
+      expect(h.sent()).toEndWith(".\r\nMAIL FROM:<a@x.example>\r\nRCPT TO:<b@y.example>\r\nDATA\r\n");
+      const events = h.server("554 5.7.1 spam\r\n250 ok\r\n550 no\r\n503 no recipients\r\n");
+      expect(events.map((e) => (e.type === "transaction" ? e.result.failedStage : e.type))).toEqual([
+        "message",
+        "rcpt",
+      ]);
+      h.s.transaction(env, body);
+      expect(h.sent()).toStartWith("RSET\r\nMAIL");
+    });
+
+    test("a 421 ends both the current and the queued transaction", () => {
+      const h = harness(split);
+      ready(h);
+      const body = { kind: "data", bytes: dotStuffMessage(enc.encode("m")).bytes } as const;
+      const env = envelope("<a@x.example>", "<b@y.example>");
+      h.s.transaction(env, body);
+      h.server("250 ok\r\n250 ok\r\n354 go\r\n");
+      h.s.transaction(env, body);
+      h.sent();
+      const events = h.server("421 4.3.2 going down\r\n");
+      expect(events.map((e) => (e.type === "transaction" ? e.result.failedStage : e.type))).toEqual([
+        "message",
+        "mail",
+      ]);
+      expect(h.s.state).toBe("closed");
+    });
+
+    test("no overlap without PIPELINING", () => {
+      const h = harness(split);
+      ready(h, EHLO_PLAIN);
+      const body = { kind: "data", bytes: dotStuffMessage(enc.encode("m")).bytes } as const;
+      h.s.transaction(envelope("<a@x.example>", "<b@y.example>"), body);
+      h.server("250 ok\r\n250 ok\r\n354 go\r\n");
+      expect(h.s.canStartTransaction(body)).toBe(false);
+      expect(() => h.s.transaction(envelope("<a@x.example>", "<b@y.example>"), body)).toThrow(/state busy/);
+    });
+
     test("transcript shows every line sent and received, message lines included", () => {
       const lines: TranscriptLine[] = [];
       const h = harness(split, { transcript: (l) => lines.push(l) });
