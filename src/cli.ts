@@ -5,6 +5,7 @@ import { CliError, ExitCode } from "./commands/exit-codes.ts";
 import { registerProbe } from "./commands/probe.ts";
 import { registerQueue } from "./commands/queue.ts";
 import { registerSend } from "./commands/send.ts";
+import { registerSendmail, sendmailInvocation } from "./commands/sendmail-args.ts";
 import { registerServe } from "./commands/serve.ts";
 
 /** Prints one line naming the problem and exits with its code; the only place that exits on error. */
@@ -33,9 +34,23 @@ function expandShortFlags(cli: CAC, argv: string[]): string[] {
   return [runtime, script, ...expanded];
 }
 
+/** sendmail's flags (-oi, -t -i, -f addr) are not cac's, so that command is parsed on its own. */
+async function runSendmailCommand(args: string[]): Promise<void> {
+  try {
+    const { runSendmail } = await import("./commands/sendmail.ts");
+    await runSendmail(args);
+  } catch (error) {
+    if (error instanceof CliError) fail(error.message, error.exitCode);
+    fail(`internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`, 70);
+  }
+}
+
 export async function main(argv: string[]): Promise<void> {
+  const sendmailArgs = sendmailInvocation(argv, process.argv0);
+  if (sendmailArgs !== undefined) return runSendmailCommand(sendmailArgs);
   const cli = cac("smtpkit");
   registerSend(cli);
+  registerSendmail(cli);
   registerProbe(cli);
   registerServe(cli);
   registerQueue(cli);

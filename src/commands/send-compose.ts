@@ -165,6 +165,14 @@ export async function composeMessage(input: ComposeInput): Promise<Composition> 
   };
 }
 
+/** How sendmail departs from `send --raw` when taking the envelope from a raw message. */
+export interface RawEnvelopeOptions {
+  /** sendmail -t: the To/Cc/Bcc recipients are added to the given ones (and Bcc removed). */
+  headerRecipients?: boolean;
+  /** Remove Bcc even when the recipients were given, as Postfix's sendmail does. */
+  alwaysRemoveBcc?: boolean;
+}
+
 /**
  * A complete message sent as it is (only dot-stuffed on the wire). The envelope comes from the
  * flags, or else from the From/To/Cc/Bcc headers, in which case Bcc is removed (as sendmail -t does).
@@ -173,6 +181,7 @@ export function composeRaw(
   raw: Uint8Array,
   envelopeFrom: string | undefined,
   envelopeTo: string[],
+  options: RawEnvelopeOptions = {},
 ): Composition {
   const parsed = splitMessage(raw);
   if (parsed.fields.length === 0)
@@ -187,8 +196,10 @@ export function composeRaw(
     });
   let message = raw;
   let recipients = envelopeTo;
-  if (recipients.length === 0) {
-    recipients = [...listOf("To"), ...listOf("Cc"), ...listOf("Bcc")];
+  if (recipients.length === 0 || options.headerRecipients === true) {
+    recipients = [...envelopeTo, ...listOf("To"), ...listOf("Cc"), ...listOf("Bcc")];
+    message = removeHeaders(parsed, "Bcc");
+  } else if (options.alwaysRemoveBcc === true) {
     message = removeHeaders(parsed, "Bcc");
   }
   const sender = envelopeFrom ?? listOf("Sender")[0] ?? listOf("From")[0];

@@ -35,6 +35,25 @@ export interface Route {
   client: Omit<ClientOptions, "host" | "port">;
   /** Authentication is configured but the secret is read only when a connection needs it. */
   authUser?: string;
+  /** The port MX hosts are reached on: 25, unless the SMTPKIT_MX_PORT test hook says otherwise. */
+  mxPort: number;
+}
+
+/** RFC 5321 §4.5.4.1 / IANA: MX hosts take mail on port 25. */
+export const MX_PORT = 25;
+
+/**
+ * A test hook, not a feature: interop tests run MX hosts on loopback ports other than 25, which
+ * only root could bind. Deliberately an environment variable, so no flag shows in --help.
+ */
+function mxPortFromEnvironment(env: Record<string, string | undefined> = process.env): number {
+  const text = env.SMTPKIT_MX_PORT;
+  if (text === undefined || text === "") return MX_PORT;
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new UsageError(`SMTPKIT_MX_PORT must be a port 1-65535, not '${text}'`);
+  }
+  return port;
 }
 
 async function readStdin(): Promise<Uint8Array> {
@@ -146,7 +165,13 @@ export async function resolveRoute(options: Options, account: Account | undefine
   };
   if (family) client.family = family;
   if (timeout !== undefined) client.timeouts = uniformTimeouts(timeout * 1000);
-  return { server, dns: stringOption(opt(options, "dns")), client, authUser: user };
+  return {
+    server,
+    dns: stringOption(opt(options, "dns")),
+    client,
+    authUser: user,
+    mxPort: mxPortFromEnvironment(),
+  };
 }
 
 async function authOptions(
@@ -167,7 +192,8 @@ async function authOptions(
   return { username: user, password, ...(mechanism ? { mechanism: mechanism.toUpperCase() } : {}) };
 }
 
-function dsnEnvelope(options: Options, composition: Composition): Envelope {
+/** The envelope with the DSN parameters of --notify, --ret and --envid (sendmail: -N, -R, -V). */
+export function dsnEnvelope(options: Options, composition: Composition): Envelope {
   const notifyText = stringOption(opt(options, "notify"));
   let notify: NotifyType[] | undefined;
   if (notifyText !== undefined) {
@@ -196,7 +222,8 @@ function dsnEnvelope(options: Options, composition: Composition): Envelope {
   };
 }
 
-function dryRun(envelope: Envelope, composition: Composition): void {
+/** `--dry-run`: the envelope as MAIL and RCPT lines, then the message, on stdout. */
+export function printDryRun(envelope: Envelope, composition: Composition): void {
   const lines = [
     `MAIL FROM:${formatPath(envelope.from)}`,
     ...envelope.recipients.map((r) => `RCPT TO:${formatPath(r.path)}`),
@@ -213,47 +240,49 @@ function transcriptWithTiming(line: ClientTranscriptLine): string {
   return lastReplyLine && line.elapsedMs !== undefined ? `${text}  [${line.elapsedMs.toFixed(1)} ms]` : text;
 }
 
-/** Runs `smtpkit send` and exits with the code DESIGN.md gives for what happened. */
-export async function runSend(options: Options): Promise<void> {
-  const accounts = await loadAccounts(stringOption(opt(options, "config")));
-  const account = pickAccount(accounts, stringOption(opt(options, "account")));
-  const composition = await compose(options, account);
-  const envelope = dsnEnvelope(options, composition);
-  if (options.dryRun === true) return dryRun(envelope, composition);
-
-  const route = await resolveRoute(options, account);
-  const verbose = options.verbose === true;
-  const json = options.json === true;
-  if (verbose) route.client.transcript = (line) => process.stderr.write(`${transcriptWithTiming(line)}\n`);
+/** Verbose transcript and credentials on the route's client options, as `send` and `sendmail` share them. */
+export async function configureClient(
+  route: Route,
+  options: Options,
+  account: Account | undefined,
+): Promise<void> {
+  if (options.verbose === true) {
+    route.client.transcript = (line) => process.stderr.write(`${transcriptWithTiming(line)}\n`);
+  }
   if (route.authUser !== undefined) route.client.auth = await authOptions(options, account, route.authUser);
-  const message = new PreparedMessage(composition.message, {
+}
+
+/** The message framed once for DATA or BDAT, with what the envelope needs of the server. */
+export function prepareMessage(composition: Composition, envelope: Envelope): PreparedMessage {
+  return new PreparedMessage(composition.message, {
     eightBit: composition.eightBit,
     smtpUtf8: envelope.mailParams.smtpUtf8 === true,
   });
+}
 
-  const repeat = numberOption(opt(options, "repeat"), "--repeat", 1);
-  const parallel = numberOption(opt(options, "parallel"), "--parallel", 1);
-  if (repeat !== undefined || parallel !== undefined) {
-    if (!route.server)
-      throw new UsageError("--repeat/--parallel need --server (load mode talks to one server)");
-    const code = await runLoad(
-      { ...route.client, ...route.server },
-      envelope,
-      message,
-      repeat ?? 1,
-      parallel ?? 1,
-      json,
-    );
-    process.exit(code);
-  }
+export interface ReportOptions {
+  json: boolean;
+  printId: boolean;
+  allowPartial: boolean;
+}
 
+/**
+ * Delivers (smarthost or MX), quits, and reports: the JSON document on stdout with --json, else
+ * one line per failure on stderr, and the Message-ID with --print-id. Returns the exit code.
+ */
+export async function deliverAndReport(
+  route: Route,
+  envelope: Envelope,
+  composition: Composition,
+  message: PreparedMessage,
+  report: ReportOptions,
+): Promise<ExitCode> {
   const started = performance.now();
   const deliveries = await deliver(route, envelope, message);
-  const allowPartial = options.allowPartial === true;
-  const exitCode = combineExitCodes(deliveries.map((d) => exitCodeForDelivery(d, allowPartial)));
+  const exitCode = combineExitCodes(deliveries.map((d) => exitCodeForDelivery(d, report.allowPartial)));
   await Promise.all(deliveries.map((d) => d.client?.quit().catch(() => undefined)));
 
-  if (json) {
+  if (report.json) {
     const document = {
       messageId: composition.messageId ?? null,
       size: message.size,
@@ -266,11 +295,47 @@ export async function runSend(options: Options): Promise<void> {
   }
   for (const delivery of deliveries) {
     const failure = describeFailure(delivery);
-    if (failure && !json) process.stderr.write(`smtpkit: ${failure}\n`);
+    if (failure && !report.json) process.stderr.write(`smtpkit: ${failure}\n`);
   }
-  if (exitCode === ExitCode.ok && options.printId === true && composition.messageId) {
+  if (exitCode === ExitCode.ok && report.printId && composition.messageId) {
     process.stdout.write(`${composition.messageId}\n`);
   }
+  return exitCode;
+}
+
+/** Runs `smtpkit send` and exits with the code DESIGN.md gives for what happened. */
+export async function runSend(options: Options): Promise<void> {
+  const accounts = await loadAccounts(stringOption(opt(options, "config")));
+  const account = pickAccount(accounts, stringOption(opt(options, "account")));
+  const composition = await compose(options, account);
+  const envelope = dsnEnvelope(options, composition);
+  if (options.dryRun === true) return printDryRun(envelope, composition);
+
+  const route = await resolveRoute(options, account);
+  await configureClient(route, options, account);
+  const message = prepareMessage(composition, envelope);
+
+  const repeat = numberOption(opt(options, "repeat"), "--repeat", 1);
+  const parallel = numberOption(opt(options, "parallel"), "--parallel", 1);
+  if (repeat !== undefined || parallel !== undefined) {
+    if (!route.server)
+      throw new UsageError("--repeat/--parallel need --server (load mode talks to one server)");
+    const code = await runLoad(
+      { ...route.client, ...route.server },
+      envelope,
+      message,
+      repeat ?? 1,
+      parallel ?? 1,
+      options.json === true,
+    );
+    process.exit(code);
+  }
+
+  const exitCode = await deliverAndReport(route, envelope, composition, message, {
+    json: options.json === true,
+    printId: options.printId === true,
+    allowPartial: options.allowPartial === true,
+  });
   if (exitCode !== ExitCode.ok) process.exit(exitCode);
 }
 
@@ -299,7 +364,7 @@ export async function deliver(
       deliverToDomain(domain, { ...envelope, recipients }, message, resolver, (host) => ({
         ...route.client,
         host,
-        port: 25,
+        port: route.mxPort,
       })),
     ),
   );
