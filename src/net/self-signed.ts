@@ -1,5 +1,15 @@
 import { isIP } from "node:net";
-import * as x509 from "@peculiar/x509";
+import type * as X509 from "@peculiar/x509";
+
+/**
+ * @peculiar/x509 uses tsyringe, which throws unless the Reflect polyfill ran first. In a
+ * `bun build --compile` binary the bundler evaluated x509 before its own `import "reflect-metadata"`,
+ * so both are loaded here, in order, and only when a certificate is made.
+ */
+async function loadX509(): Promise<typeof X509> {
+  await import("reflect-metadata");
+  return import("@peculiar/x509");
+}
 
 export interface SelfSignedOptions {
   /** More names for the subjectAltName; host names or IP addresses. */
@@ -27,7 +37,7 @@ function randomSerial(): string {
   return Buffer.from(bytes).toString("hex");
 }
 
-function generalName(name: string): x509.JsonGeneralName {
+function generalName(name: string): X509.JsonGeneralName {
   return isIP(name) !== 0 ? { type: "ip", value: name } : { type: "dns", value: name };
 }
 
@@ -45,6 +55,7 @@ export async function makeSelfSignedCertificate(
   hostname: string,
   options: SelfSignedOptions = {},
 ): Promise<PemCertificate> {
+  const x509 = await loadX509();
   const keys = await crypto.subtle.generateKey(KEY_ALGORITHM, true, ["sign", "verify"]);
   const now = Date.now();
   const names = [hostname, ...(options.altNames ?? [])].filter((name, i, all) => all.indexOf(name) === i);
