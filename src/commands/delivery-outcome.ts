@@ -69,9 +69,32 @@ export function exitCodeForDelivery(delivery: DomainDelivery, allowPartial: bool
   return ExitCode.ok;
 }
 
-/** The worst of several deliveries' codes: any failure beats success; a permanent one is kept first. */
+/** The worst of several deliveries' codes: any failure beats success; a permanent one beats 75. */
 export function combineExitCodes(codes: readonly ExitCode[]): ExitCode {
-  return codes.find((c) => c !== ExitCode.ok) ?? ExitCode.ok;
+  const failures = codes.filter((c) => c !== ExitCode.ok);
+  return failures.find((c) => c !== ExitCode.tempFail) ?? failures[0] ?? ExitCode.ok;
+}
+
+/** Every recipient of this domain was refused at RCPT (the server took part, nothing else failed). */
+function onlyRecipientsRefused(delivery: DomainDelivery): boolean {
+  const result = delivery.result;
+  if (delivery.error || !result || result.recipients.length === 0) return false;
+  return result.failedStage === "rcpt" || result.recipients.every((r) => !r.accepted);
+}
+
+/**
+ * The exit code for a whole run, one delivery per domain (one in all through a smarthost). With
+ * --allow-partial, a domain whose recipients were all refused is only part of a partial failure
+ * when another domain took the message, just as refused recipients are within one domain.
+ */
+export function exitCodeForDeliveries(
+  deliveries: readonly DomainDelivery[],
+  allowPartial: boolean,
+): ExitCode {
+  const codes = deliveries.map((d) => exitCodeForDelivery(d, allowPartial));
+  const someDelivered = codes.some((c) => c === ExitCode.ok);
+  if (!allowPartial || !someDelivered) return combineExitCodes(codes);
+  return combineExitCodes(codes.filter((_, i) => !onlyRecipientsRefused(deliveries[i] as DomainDelivery)));
 }
 
 export function deliveryJson(delivery: DomainDelivery) {
@@ -123,8 +146,17 @@ function hintFor(error: SmtpClientError): string {
     return "; trust its CA with --ca FILE, check the name with --tls-servername, or accept it with --insecure";
   }
   if (error.kind === "auth-plaintext") return "; use --starttls always or --tls, or --allow-plaintext-auth";
-  if (error.kind === "tls-unavailable") return "; the server does not offer STARTTLS: use --starttls never to send in clear";
+  if (error.kind === "tls-unavailable")
+    return "; the server does not offer STARTTLS: use --starttls never to send in clear";
   return "";
+}
+
+/** A reply as the server wrote it, on one line: code, enhanced code, text. */
+function replyLine(reply: Reply): string {
+  const text = reply.lines.join(" ").trim();
+  return [String(reply.code), reply.enhanced, text]
+    .filter((part) => part !== undefined && part !== "")
+    .join(" ");
 }
 
 /** One line for a person: what failed and what to do about it. */
@@ -134,14 +166,11 @@ export function describeFailure(delivery: DomainDelivery): string | undefined {
   if (!result) return undefined;
   const refused = result.recipients.filter((r) => !r.accepted);
   if (result.failedStage && result.failedStage !== "rcpt" && result.failedReply) {
-    return `server refused the message at ${result.failedStage}: ${result.failedReply.code} ${result.failedReply.lines.join(" ")}`;
+    return `server refused the message at ${result.failedStage}: ${replyLine(result.failedReply)}`;
   }
   if (refused.length > 0) {
     const list = refused
-      .map(
-        (r) =>
-          `${formatPath(r.path)} (${r.reply ? `${r.reply.code} ${r.reply.lines.join(" ")}` : "not tried"})`,
-      )
+      .map((r) => `${formatPath(r.path)} (${r.reply ? replyLine(r.reply) : "not tried"})`)
       .join(", ");
     return `${refused.length} of ${result.recipients.length} recipients refused: ${list}`;
   }

@@ -11,7 +11,7 @@ import { formatPath, mailboxNeedsUtf8 } from "../core/address.ts";
 import type { Envelope } from "../core/envelope.ts";
 import { emptyMailParams, emptyRcptParams, type NotifyType } from "../core/esmtp-params.ts";
 import { createResolver } from "../net/dns.ts";
-import { combineExitCodes, deliveryJson, describeFailure, exitCodeForDelivery } from "./delivery-outcome.ts";
+import { deliveryJson, describeFailure, exitCodeForDeliveries } from "./delivery-outcome.ts";
 import { CliError, ExitCode, UsageError } from "./exit-codes.ts";
 import {
   choiceOption,
@@ -279,7 +279,7 @@ export async function deliverAndReport(
 ): Promise<ExitCode> {
   const started = performance.now();
   const deliveries = await deliver(route, envelope, message);
-  const exitCode = combineExitCodes(deliveries.map((d) => exitCodeForDelivery(d, report.allowPartial)));
+  const exitCode = exitCodeForDeliveries(deliveries, report.allowPartial);
   await Promise.all(deliveries.map((d) => d.client?.quit().catch(() => undefined)));
 
   if (report.json) {
