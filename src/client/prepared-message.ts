@@ -15,8 +15,8 @@ function hasEightBit(bytes: Uint8Array): boolean {
  */
 export class PreparedMessage {
   readonly traits: MessageTraits;
-  private stuffed: Uint8Array | undefined;
-  private frames: readonly Uint8Array[] | undefined;
+  private dataForm: TransactionBody | undefined;
+  private bdatForm: TransactionBody | undefined;
   private framesChunkSize = 0;
   private normalizedSize: number | undefined;
 
@@ -40,24 +40,24 @@ export class PreparedMessage {
 
   dataBody(): TransactionBody {
     if (this.traits.binary === true) throw new Error("a binary message cannot be sent with DATA");
-    if (this.stuffed === undefined) {
+    if (this.dataForm === undefined) {
       const { bytes, size } = dotStuffMessage(this.bytes);
-      this.stuffed = bytes;
+      this.dataForm = { kind: "data", bytes };
       this.normalizedSize = size;
     }
-    return { kind: "data", bytes: this.stuffed };
+    return this.dataForm;
   }
 
   bdatBody(chunkSize: number = DEFAULT_BDAT_CHUNK_SIZE): TransactionBody {
-    if (this.frames === undefined || this.framesChunkSize !== chunkSize) {
+    if (this.bdatForm === undefined || this.framesChunkSize !== chunkSize) {
       const { frames, size } = bdatFrameMessage(this.bytes, {
         chunkSize,
         normalizeLineEnds: this.traits.binary !== true,
       });
-      this.frames = frames;
+      this.bdatForm = { kind: "bdat", frames };
       this.framesChunkSize = chunkSize;
       this.normalizedSize = size;
     }
-    return { kind: "bdat", frames: this.frames };
+    return this.bdatForm;
   }
 }

@@ -693,17 +693,14 @@ export class SmtpClient {
     this.closed = true;
     if (!expected && this.failure === undefined && this.session.state !== "closed") {
       const stage = this.session.awaiting ?? "command";
-      this.failure =
-        error === undefined
-          ? new SmtpClientError(
-              "closed",
-              stage,
-              `the server closed the connection while we waited for ${describeStage(stage)}`,
-              {
-                netKind: "reset",
-              },
-            )
-          : networkError(stage, error);
+      if (error !== undefined) this.failure = networkError(stage, error);
+      else {
+        const what =
+          this.waiters.length === 0
+            ? "the server closed the connection"
+            : `the server closed the connection while we waited for ${describeStage(stage)}`;
+        this.failure = new SmtpClientError("closed", stage, what, { netKind: "reset" });
+      }
     }
     const failure =
       this.failure ??
