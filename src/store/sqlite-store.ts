@@ -41,6 +41,12 @@ const MAX_PRUNE_INTERVAL_MS = 60_000;
 const MIN_PRUNE_INTERVAL_MS = 1000;
 /** Wait this long for another process holding the database lock before failing. */
 const BUSY_TIMEOUT_MS = 5000;
+/**
+ * Raw messages are mostly overflow pages, written one page per system call: 16 KiB pages made 1 MiB
+ * messages three times faster than SQLite's default 4 KiB here, without slowing small ones (64 KiB
+ * did, since every commit rewrites whole pages).
+ */
+const PAGE_SIZE = 16 * 1024;
 /** Checkpoints shrink the write-ahead log back to this size after a burst of large messages. */
 const WAL_SIZE_LIMIT = 64 * 1024 * 1024;
 
@@ -159,7 +165,8 @@ export class SqliteMessageStore implements MessageStore {
    * it) commits fall back to synchronous=FULL.
    */
   #configure(inMemory: boolean): boolean {
-    // Only takes effect on a new database, before its tables exist; lets deleted space be returned.
+    // Both only take effect on a new database, before its tables exist.
+    this.#db.exec(`PRAGMA page_size = ${PAGE_SIZE}`);
     this.#db.exec("PRAGMA auto_vacuum = INCREMENTAL");
     this.#db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
     this.#db.exec(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT}`);
