@@ -13,6 +13,8 @@ export interface GroupCommitOptions<T, R> {
    * after it. Left out, a batch settles as soon as `commit` returns.
    */
   sync?: () => Promise<void>;
+  /** Told the results of each batch once it is durable, before its submitters resume. */
+  durable?: (results: readonly R[]) => void;
   /** Commit at once when this many items are waiting and no sync is in flight. */
   maxItems: number;
   /** Commit at once when the waiting items add up to this many octets and no sync is in flight. */
@@ -75,7 +77,10 @@ export class GroupCommit<T, R> {
     if (batch.length === 0) return () => {};
     try {
       const results = this.#options.commit(batch.map((entry) => entry.item));
-      return (error) => settle(batch, results, error);
+      return (error) => {
+        if (error === undefined) this.#options.durable?.(results);
+        settle(batch, results, error);
+      };
     } catch (error) {
       return () => settle(batch, [], error);
     }
@@ -100,12 +105,16 @@ export class GroupCommit<T, R> {
     }
     const sync = this.#options.sync;
     if (!sync) {
+      this.#options.durable?.(results);
       settle(batch, results);
       return;
     }
     this.#syncing = sync()
       .then(
-        () => settle(batch, results),
+        () => {
+          this.#options.durable?.(results);
+          settle(batch, results);
+        },
         (error: unknown) => settle(batch, results, error ?? new Error("sync failed")),
       )
       .finally(() => {

@@ -1,5 +1,5 @@
 import { Database, type Statement } from "bun:sqlite";
-import { closeSync, fdatasync, openSync, statSync } from "node:fs";
+import { closeSync, fdatasync, fdatasyncSync, openSync, statSync } from "node:fs";
 import { GroupCommit } from "./group-commit.ts";
 import { type HeaderSummary, summarizeHeaders } from "./header-summary.ts";
 import { newMessageId } from "./message-id.ts";
@@ -109,6 +109,7 @@ export class SqliteMessageStore implements MessageStore {
   readonly #updateIndex: Statement;
   #total: number;
   #closed = false;
+  /** performance.now() of the last commit; the indexer waits for a quiet spell after it. */
   #lastCommitAt = 0;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #pruneTimer: ReturnType<typeof setInterval> | undefined;
@@ -142,6 +143,8 @@ export class SqliteMessageStore implements MessageStore {
     this.#committer = new GroupCommit({
       commit: (batch) => this.#commit(batch),
       sync: this.#walFd === undefined ? undefined : () => this.#syncWal(),
+      // Listeners (the API's wait and events) hear of a message only once it is durable.
+      durable: (ids) => this.#emit(ids),
       maxItems: GROUP_COMMIT_MAX_MESSAGES,
       maxBytes: GROUP_COMMIT_MAX_BYTES,
       sizeOf: (message) => message.raw.length,
@@ -255,11 +258,9 @@ export class SqliteMessageStore implements MessageStore {
     })();
     this.#added += batch.length;
     for (const message of batch) this.#addedBytes += message.raw.length;
-    this.#lastCommitAt = this.#now();
+    this.#lastCommitAt = performance.now();
     this.#armIdleIndexer();
-    const ids = batch.map((message) => message.id);
-    this.#emit(ids);
-    return ids;
+    return batch.map((message) => message.id);
   }
 
   #emit(ids: readonly string[]): void {
@@ -371,7 +372,8 @@ export class SqliteMessageStore implements MessageStore {
     clearInterval(this.#pruneTimer);
     this.#listeners.clear();
     try {
-      // The last connection's close checkpoints the log into the database file and syncs it.
+      // The batch just committed is durable once the log is synced; closing then checkpoints it.
+      if (this.#walFd !== undefined) fdatasyncSync(this.#walFd);
       this.#db.close();
       settle();
     } catch (error) {
@@ -510,24 +512,31 @@ export class SqliteMessageStore implements MessageStore {
     return removed;
   }
 
-  #armIdleIndexer(): void {
+  /**
+   * Body indexing runs once no commit happened for IDLE_INDEX_DELAY_MS, a batch per timer turn, and
+   * steps back as soon as messages arrive again.
+   */
+  #armIdleIndexer(delay = IDLE_INDEX_DELAY_MS): void {
     if (this.#idleTimer !== undefined || this.#closed) return;
     this.#idleTimer = setTimeout(() => {
       this.#idleTimer = undefined;
       void this.#indexWhenIdle();
-    }, IDLE_INDEX_DELAY_MS);
+    }, delay);
     this.#idleTimer.unref();
   }
 
   async #indexWhenIdle(): Promise<void> {
     if (this.#closed) return;
-    const quietFor = this.#now() - this.#lastCommitAt;
+    const quietFor = performance.now() - this.#lastCommitAt;
     if (quietFor < IDLE_INDEX_DELAY_MS) {
-      this.#armIdleIndexer();
+      this.#armIdleIndexer(IDLE_INDEX_DELAY_MS - quietFor);
       return;
     }
-    const more = await this.#indexBatch();
-    if (more) this.#armIdleIndexer();
+    try {
+      if (await this.#indexBatch()) this.#armIdleIndexer(0);
+    } catch {
+      // The store closed under the indexer; nothing left to do.
+    }
   }
 
   /** Indexes the newest unindexed messages; returns whether any remain. */

@@ -97,7 +97,8 @@ export interface StoreStats {
 export interface MessageStore {
   /**
    * Stores a message. Resolves with its ID only after the row is committed durably, so the SMTP
-   * server may answer 250 then; rejects if the commit failed (answer 451).
+   * server may answer 250 then; rejects if the commit failed (answer 451). The store keeps a
+   * reference to `raw`, not a copy, until the promise settles: do not reuse its buffer before.
    */
   add(raw: Uint8Array, envelope: StoredEnvelope): Promise<string>;
   /** Newest first. */

@@ -5,6 +5,7 @@ import { GroupCommit } from "../../src/store/group-commit.ts";
 function harness(options: { maxItems?: number; maxBytes?: number; withSync?: boolean } = {}) {
   const scheduled: (() => void)[] = [];
   const batches: string[][] = [];
+  const durable: string[][] = [];
   const syncs: { resolve(): void; reject(error: Error): void }[] = [];
   let failNext: Error | undefined;
   const committer = new GroupCommit<string, string>({
@@ -24,6 +25,7 @@ function harness(options: { maxItems?: number; maxBytes?: number; withSync?: boo
             new Promise<void>((resolve, reject) => {
               syncs.push({ resolve, reject });
             }),
+    durable: (results) => durable.push([...results]),
     maxItems: options.maxItems ?? 100,
     maxBytes: options.maxBytes ?? 1_000_000,
     sizeOf: (item) => item.length,
@@ -35,6 +37,7 @@ function harness(options: { maxItems?: number; maxBytes?: number; withSync?: boo
   return {
     committer,
     batches,
+    durable,
     syncs,
     runScheduled,
     failCommit(error: Error) {
@@ -87,6 +90,29 @@ describe("GroupCommit", () => {
     syncs[1]?.resolve();
     await tick();
     expect([second.value, third.value]).toEqual(["id:b", "id:c"]);
+  });
+
+  test("the durable hook hears of a batch after its sync, before its submitters resume", async () => {
+    const { committer, durable, syncs, runScheduled } = harness();
+    let durableWhenResolved: string[][] = [];
+    const result = committer.submit("a").then((id) => {
+      durableWhenResolved = durable.map((batch) => [...batch]);
+      return id;
+    });
+    runScheduled();
+    expect(durable).toEqual([]);
+    syncs[0]?.resolve();
+    expect(await result).toBe("id:a");
+    expect(durableWhenResolved).toEqual([["id:a"]]);
+  });
+
+  test("a batch whose sync failed is never reported durable", async () => {
+    const { committer, durable, syncs, runScheduled } = harness();
+    const result = committer.submit("a").catch(() => "failed");
+    runScheduled();
+    syncs[0]?.reject(new Error("EIO"));
+    expect(await result).toBe("failed");
+    expect(durable).toEqual([]);
   });
 
   test("a full batch commits at once", () => {
