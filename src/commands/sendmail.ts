@@ -6,8 +6,9 @@
 import { hostname, userInfo } from "node:os";
 import { loadAccounts, pickAccount } from "../config/accounts.ts";
 import { formatPath } from "../core/address.ts";
-import { AddressParseError, parseAddress } from "../mime/address-header.ts";
+import { AddressParseError, parseAddress, parseAddressList } from "../mime/address-header.ts";
 import { HeaderError } from "../mime/header-fold.ts";
+import { headerValue, splitMessage } from "../mime/headers.ts";
 import { CliError, ExitCode, UsageError } from "./exit-codes.ts";
 import { splitAddressList } from "./option-values.ts";
 import { type Composition, composeRaw } from "./send-compose.ts";
@@ -45,6 +46,21 @@ function localSender(): string {
   return `${login}@${hostname()}`;
 }
 
+/** The message's own From address, if it has one that parses. */
+function fromInMessage(message: Uint8Array): string | undefined {
+  const value = headerValue(splitMessage(message), "From");
+  if (value === undefined) return undefined;
+  try {
+    return parseAddressList(value)[0]?.address;
+  } catch {
+    return undefined;
+  }
+}
+
+function domainOf(address: string): string {
+  return address.slice(address.lastIndexOf("@") + 1) || "localhost";
+}
+
 function uniqueRecipients(composition: Composition): Composition {
   const seen = new Set<string>();
   const recipients = composition.recipients.filter((path) => {
@@ -72,7 +88,7 @@ export function composeSendmail(
   const fromHeader = sender?.address ? sender : mailboxOf(localSender());
   const fullName = args.fullName ?? process.env.NAME;
   if (fullName !== undefined && fullName !== "") fromHeader.name = fullName;
-  const domain = fromHeader.address.slice(fromHeader.address.lastIndexOf("@") + 1) || "localhost";
+  const domain = domainOf(sender?.address || fromInMessage(raw) || fromHeader.address);
   let message: Uint8Array;
   try {
     message = addMissingHeaders(raw, { from: fromHeader, now, messageIdDomain: domain });
