@@ -77,12 +77,15 @@ export function formatReply(reply: ReplyReport, style: Style, prefix = "", first
   const [first = "", ...rest] = reply.lines;
   const lines = [`${prefix}${codeStyle(reply.code, style)(head)}${first === "" ? "" : ` ${first}`}`];
   if (!firstLineOnly) for (const line of rest) lines.push(`${INDENT}  ${line}`);
-  const meaning =
-    reply.enhancedMeaning === null
-      ? `${reply.code}: ${reply.meaning}`
-      : `${reply.code}: ${reply.meaning}; ${reply.enhanced}: ${reply.enhancedMeaning}`;
-  lines.push(`${INDENT}${style.dim(`= ${meaning}`)}`);
+  lines.push(`${INDENT}${style.dim(`= ${describeReply(reply)}`)}`);
   return lines;
+}
+
+/** "550: Requested action not taken: mailbox unavailable; 5.1.1: Bad destination mailbox address" */
+export function describeReply(reply: ReplyReport): string {
+  return reply.enhancedMeaning === null
+    ? `${reply.code}: ${reply.meaning}`
+    : `${reply.code}: ${reply.meaning}; ${reply.enhanced}: ${reply.enhancedMeaning}`;
 }
 
 /** The first line gets the stage label and the time; the rest are indented under it. */
@@ -140,7 +143,8 @@ function formatCertificate(cert: CertificateReport, index: number, style: Style)
   return lines;
 }
 
-function formatTls(tls: TlsReport, style: Style): string[] {
+/** The TLS section's lines (interactive mode prints them after a typed STARTTLS too). */
+export function formatTls(tls: TlsReport, style: Style): string[] {
   const body: string[] = [];
   if (tls.mode === "none") {
     if (tls.starttls !== null) body.push(...formatReply(tls.starttls, style, "STARTTLS "));

@@ -26,7 +26,7 @@ export async function runProbeCommand(
   const command = await parseProbeCommand(target, options as Record<string, OptionValue>);
   if (command.interactive) {
     const { runInteractive } = await import("./probe-interactive.ts");
-    process.exitCode = await runInteractive(command.settings);
+    process.exitCode = await runInteractive(command.settings, { verbose: command.verbose });
     return;
   }
   const json = command.output === "json";

@@ -1,6 +1,7 @@
 // The probe against a scripted server on loopback: each stage, each way it can end.
 
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import type { OptionValue } from "../../src/commands/option-values.ts";
 import { parseProbeCommand } from "../../src/commands/probe-options.ts";
 import { type ProbeHooks, runProbe } from "../../src/commands/probe-runner.ts";
 import type { HostReport, ProbeReport } from "../../src/commands/probe-types.ts";
@@ -28,14 +29,14 @@ afterEach(async () => {
 
 async function probe(
   serverOptions: ScriptedServerOptions,
-  flags: Record<string, unknown> = {},
+  flags: Record<string, OptionValue> = {},
   hooks: ProbeHooks = {},
 ): Promise<{ report: ProbeReport; host: HostReport; commands: string[] }> {
   server = await startScriptedServer(serverOptions);
   const command = await parseProbeCommand(`127.0.0.1:${server.port}`, {
     helo: "client.test",
     ...flags,
-  } as Record<string, string>);
+  });
   const report = await runProbe(command.settings, hooks);
   const host = report.hosts[0];
   if (host === undefined) throw new Error("no host in the report");
