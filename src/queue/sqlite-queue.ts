@@ -1,0 +1,825 @@
+/**
+ * The queue in SQLite (bun:sqlite): WAL so readers (`queue list`) never block the worker, and
+ * synchronous=FULL so a commit is on disk before enqueue resolves. Writes that arrive together
+ * (messages from many SMTP sessions, outcomes from many connections) share one transaction and
+ * one fsync: group commit, so durability costs one sync per batch, not per message.
+ *
+ * Several processes may use one queue at a time (`queue run`, `queue flush`, `send --queue`,
+ * `serve --relay`): leases are taken inside IMMEDIATE transactions, so two workers never lease
+ * the same recipient, and busy_timeout makes a writer wait for another's commit.
+ */
+import { Database, type Statement } from "bun:sqlite";
+import type { Path } from "../core/address.ts";
+import type { Envelope, Recipient } from "../core/envelope.ts";
+import type { MailParams, RcptParams } from "../core/esmtp-params.ts";
+import { newQueueId } from "./queue-id.ts";
+import { canonicalRoute, destinationKey, parseStoredRoute, type QueueRoute } from "./route.ts";
+import { migrateQueue } from "./schema.ts";
+import {
+  type DueDestination,
+  type EnqueueOptions,
+  type LeasedMessage,
+  type LeaseRequest,
+  type ListOptions,
+  type MessageKind,
+  type NewMessage,
+  type Queue,
+  type QueueAttempt,
+  QueueClosedError,
+  type QueueEntry,
+  type QueueId,
+  type QueueRecipient,
+  type QueueStats,
+  type RecipientOutcome,
+  type RecipientState,
+  type ReplyRecord,
+  type Selection,
+  type Settlement,
+} from "./types.ts";
+
+/** Wait this long for another process's write to finish before failing with "database is locked". */
+const BUSY_TIMEOUT_MS = 10_000;
+/** A group commit takes at most this many writes... */
+const MAX_BATCH_WRITES = 1000;
+/** ...or this many message octets, so memory stays bounded when large messages pour in. */
+const MAX_BATCH_BYTES = 64 * 1024 * 1024;
+
+export interface SqliteQueueOptions {
+  /** A file path, or ":memory:" (tests). */
+  path: string;
+  /** Clock for arrival times; tests pass their own. */
+  now?: () => number;
+}
+
+type Write =
+  | {
+      kind: "enqueue";
+      id: QueueId;
+      item: NewMessage;
+      arrival: number;
+      resolve: (id: QueueId) => void;
+      reject: (error: unknown) => void;
+    }
+  | {
+      kind: "settle";
+      settlement: Settlement;
+      notices: QueueId[];
+      resolve: (notices: QueueId[]) => void;
+      reject: (error: unknown) => void;
+    };
+
+interface MessageRow {
+  id: string;
+  arrival: number;
+  expiry_base: number;
+  sender: string;
+  mail_params: string;
+  route_id: number;
+  size: number;
+  kind: string;
+  held: number;
+  delay_warned: number;
+}
+
+interface RecipientRow {
+  message_id: string;
+  idx: number;
+  path: string;
+  params: string;
+  destination: string;
+  state: string;
+  attempts: number;
+  next_attempt: number | null;
+  last_attempt: number | null;
+  last_reply: string | null;
+  last_error: string | null;
+  remote_mta: string | null;
+  status: string | null;
+  lease_owner: string | null;
+}
+
+/** The bound value that means "every message" in `(? IS NULL OR id IN json_each(?))`. */
+function selectionParam(selection: Selection | undefined): string | null {
+  return selection?.ids === undefined ? null : JSON.stringify(selection.ids);
+}
+
+function idsParam(ids: readonly string[]): string {
+  return JSON.stringify(ids);
+}
+
+function replyText(reply: ReplyRecord | undefined): string | null {
+  return reply === undefined ? null : JSON.stringify(reply);
+}
+
+function parseReply(text: string | null): ReplyRecord | null {
+  return text === null ? null : (JSON.parse(text) as ReplyRecord);
+}
+
+function domainOf(recipient: Recipient): string {
+  return recipient.path.mailbox?.domain ?? "";
+}
+
+const IN_SELECTION = "(?1 IS NULL OR r.message_id IN (SELECT value FROM json_each(?1)))";
+
+export class SqliteQueue implements Queue {
+  readonly path: string;
+  readonly #db: Database;
+  readonly #now: () => number;
+  readonly #routeIds = new Map<string, number>();
+  readonly #routes = new Map<number, QueueRoute>();
+  readonly #listeners = new Set<(ids: readonly QueueId[]) => void>();
+  #pending: Write[] = [];
+  #pendingBytes = 0;
+  #scheduled = false;
+  #closed = false;
+  readonly #sql: {
+    insertRoute: Statement;
+    routeId: Statement<{ id: number }, [string]>;
+    routeSpec: Statement<{ spec: string }, [number]>;
+    insertMessage: Statement;
+    insertBody: Statement;
+    insertRecipient: Statement;
+    release: Statement;
+    settleDelivered: Statement;
+    settleDeferred: Statement;
+    settleFailed: Statement;
+    insertAttempt: Statement;
+    remaining: Statement<{ n: number }, [string]>;
+    deleteMessage: Statement;
+    deleteBody: Statement;
+    deleteRecipients: Statement;
+    deleteAttempts: Statement;
+    markWarned: Statement;
+    leaseCandidates: Statement<{ message_id: string }, [string | null, string, number, number]>;
+    leaseUpdate: Statement;
+  };
+
+  constructor(options: SqliteQueueOptions) {
+    this.path = options.path;
+    this.#now = options.now ?? Date.now;
+    this.#db = new Database(options.path, { create: true, strict: true });
+    this.#db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    if (options.path !== ":memory:") this.#db.exec("PRAGMA journal_mode = WAL");
+    // Every commit reaches the disk before it returns; group commit keeps that to one per batch.
+    this.#db.exec("PRAGMA synchronous = FULL");
+    migrateQueue(this.#db);
+    const db = this.#db;
+    this.#sql = {
+      insertRoute: db.prepare("INSERT OR IGNORE INTO routes (spec) VALUES (?)"),
+      routeId: db.prepare("SELECT id FROM routes WHERE spec = ?"),
+      routeSpec: db.prepare("SELECT spec FROM routes WHERE id = ?"),
+      insertMessage: db.prepare(
+        `INSERT INTO messages (id, arrival, expiry_base, sender, mail_params, route_id, size, kind, held)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      insertBody: db.prepare("INSERT INTO bodies (id, raw) VALUES (?, ?)"),
+      insertRecipient: db.prepare(
+        `INSERT INTO recipients (message_id, idx, path, params, destination, state, next_attempt)
+         VALUES (?, ?, ?, ?, ?, 'queued', ?)`,
+      ),
+      release: db.prepare(
+        `UPDATE recipients SET state = CASE WHEN attempts > 0 THEN 'deferred' ELSE 'queued' END,
+           lease_owner = NULL, next_attempt = ?
+         WHERE message_id = ? AND idx = ? AND lease_owner = ? AND state = 'active'`,
+      ),
+      settleDelivered: db.prepare(
+        `UPDATE recipients SET state = 'delivered', attempts = attempts + 1, next_attempt = NULL,
+           last_attempt = ?, last_reply = ?, last_error = NULL, remote_mta = ?, lease_owner = NULL
+         WHERE message_id = ? AND idx = ? AND lease_owner = ? AND state = 'active'`,
+      ),
+      settleDeferred: db.prepare(
+        `UPDATE recipients SET state = 'deferred', attempts = attempts + 1, next_attempt = ?,
+           last_attempt = ?, last_reply = ?, last_error = ?, remote_mta = ?, lease_owner = NULL
+         WHERE message_id = ? AND idx = ? AND lease_owner = ? AND state = 'active'`,
+      ),
+      settleFailed: db.prepare(
+        `UPDATE recipients SET state = 'failed', attempts = attempts + 1, next_attempt = NULL,
+           last_attempt = ?, last_reply = ?, last_error = ?, remote_mta = ?, status = ?, lease_owner = NULL
+         WHERE message_id = ? AND idx = ? AND lease_owner = ? AND state = 'active'`,
+      ),
+      insertAttempt: db.prepare(
+        "INSERT INTO attempts (message_id, idx, at, state, reply, error, remote_mta) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      ),
+      remaining: db.prepare(
+        "SELECT COUNT(*) AS n FROM recipients WHERE message_id = ? AND state != 'delivered'",
+      ),
+      deleteMessage: db.prepare("DELETE FROM messages WHERE id = ?"),
+      deleteBody: db.prepare("DELETE FROM bodies WHERE id = ?"),
+      deleteRecipients: db.prepare("DELETE FROM recipients WHERE message_id = ?"),
+      deleteAttempts: db.prepare("DELETE FROM attempts WHERE message_id = ?"),
+      markWarned: db.prepare("UPDATE messages SET delay_warned = 1 WHERE id = ?"),
+      // Index order (destination, next_attempt, message_id): the oldest due come first, and the
+      // scan stops at the limit instead of sorting every due recipient.
+      leaseCandidates: db.prepare(
+        `SELECT DISTINCT r.message_id FROM recipients r JOIN messages m ON m.id = r.message_id
+         WHERE r.destination = ?2 AND r.next_attempt <= ?3 AND m.held = 0 AND ${IN_SELECTION}
+         ORDER BY r.next_attempt, r.message_id LIMIT ?4`,
+      ),
+      leaseUpdate: db.prepare(
+        `UPDATE recipients SET state = 'active', lease_owner = ?, next_attempt = ?
+         WHERE destination = ? AND next_attempt <= ? AND message_id IN (SELECT value FROM json_each(?))`,
+      ),
+    };
+  }
+
+  // ── writes that are group-committed ─────────────────────────────────────
+
+  enqueue(
+    message: Uint8Array,
+    envelope: Envelope,
+    route: QueueRoute,
+    options: EnqueueOptions = {},
+  ): Promise<QueueId> {
+    if (this.#closed) return Promise.reject(new QueueClosedError());
+    if (envelope.recipients.length === 0) return Promise.reject(new TypeError("a message needs recipients"));
+    const arrival = options.arrival ?? this.#now();
+    const id = newQueueId(arrival);
+    return new Promise((resolve, reject) => {
+      this.#submit(
+        { kind: "enqueue", id, item: { message, envelope, route, options }, arrival, resolve, reject },
+        message.length,
+      );
+    });
+  }
+
+  settle(settlement: Settlement): Promise<QueueId[]> {
+    if (this.#closed) return Promise.reject(new QueueClosedError());
+    const bytes = (settlement.notifications ?? []).reduce((sum, n) => sum + n.message.length, 0);
+    return new Promise((resolve, reject) => {
+      this.#submit({ kind: "settle", settlement, notices: [], resolve, reject }, bytes);
+    });
+  }
+
+  onEnqueued(listener: (ids: readonly QueueId[]) => void): () => void {
+    this.#listeners.add(listener);
+    return () => {
+      this.#listeners.delete(listener);
+    };
+  }
+
+  #submit(write: Write, bytes: number): void {
+    this.#pending.push(write);
+    this.#pendingBytes += bytes;
+    if (this.#pending.length >= MAX_BATCH_WRITES || this.#pendingBytes >= MAX_BATCH_BYTES) {
+      this.#commitPending();
+    } else if (!this.#scheduled) {
+      this.#scheduled = true;
+      // Everything submitted in this turn of the event loop joins the batch.
+      setImmediate(() => {
+        this.#scheduled = false;
+        this.#commitPending();
+      });
+    }
+  }
+
+  /** Commits every waiting write in one transaction, then settles their promises. */
+  #commitPending(): void {
+    const batch = this.#pending;
+    if (batch.length === 0) return;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    const added: QueueId[] = [];
+    try {
+      this.#db
+        .transaction(() => {
+          for (const write of batch) {
+            if (write.kind === "enqueue") {
+              this.#insert(write.id, write.item, write.arrival);
+              added.push(write.id);
+            } else {
+              write.notices = this.#applySettlement(write.settlement);
+              added.push(...write.notices);
+            }
+          }
+        })
+        .immediate();
+    } catch (error) {
+      for (const write of batch) write.reject(error);
+      return;
+    }
+    for (const write of batch) {
+      if (write.kind === "enqueue") write.resolve(write.id);
+      else write.resolve(write.notices);
+    }
+    if (added.length > 0) for (const listener of this.#listeners) listener(added);
+  }
+
+  #routeIdFor(route: QueueRoute): number {
+    const spec = canonicalRoute(route);
+    const known = this.#routeIds.get(spec);
+    if (known !== undefined) return known;
+    this.#sql.insertRoute.run(spec);
+    const row = this.#sql.routeId.get(spec);
+    if (row === null) throw new Error("route row vanished after insert");
+    this.#routeIds.set(spec, row.id);
+    return row.id;
+  }
+
+  #routeById(id: number): QueueRoute {
+    const known = this.#routes.get(id);
+    if (known !== undefined) return known;
+    const row = this.#sql.routeSpec.get(id);
+    if (row === null) throw new Error(`the queue database lacks route ${id}`);
+    const route = parseStoredRoute(row.spec);
+    this.#routes.set(id, route);
+    return route;
+  }
+
+  #insert(id: QueueId, item: NewMessage, arrival: number): void {
+    const { message, envelope, route } = item;
+    const options = item.options ?? {};
+    const routeId = this.#routeIdFor(route);
+    this.#sql.insertMessage.run(
+      id,
+      arrival,
+      arrival,
+      JSON.stringify(envelope.from),
+      JSON.stringify(envelope.mailParams),
+      routeId,
+      message.length,
+      options.kind ?? "mail",
+      options.held === true ? 1 : 0,
+    );
+    this.#sql.insertBody.run(id, message);
+    envelope.recipients.forEach((recipient, index) => {
+      this.#sql.insertRecipient.run(
+        id,
+        index,
+        JSON.stringify(recipient.path),
+        JSON.stringify(recipient.params),
+        destinationKey(routeId, route, domainOf(recipient)),
+        arrival,
+      );
+    });
+  }
+
+  /** Returns the IDs of notifications it queued. */
+  #applySettlement(settlement: Settlement): QueueId[] {
+    const { id, owner, at } = settlement;
+    const changed: { index: number; outcome: Exclude<RecipientOutcome, { state: "released" }> }[] = [];
+    for (const { index, outcome } of settlement.recipients) {
+      let changes = 0;
+      switch (outcome.state) {
+        case "released":
+          this.#sql.release.run(at, id, index, owner);
+          continue;
+        case "delivered":
+          changes = this.#sql.settleDelivered.run(
+            at,
+            replyText(outcome.reply),
+            outcome.remoteMta ?? null,
+            id,
+            index,
+            owner,
+          ).changes;
+          break;
+        case "deferred":
+          changes = this.#sql.settleDeferred.run(
+            outcome.nextAttempt,
+            at,
+            replyText(outcome.reply),
+            outcome.error ?? null,
+            outcome.remoteMta ?? null,
+            id,
+            index,
+            owner,
+          ).changes;
+          break;
+        case "failed":
+          changes = this.#sql.settleFailed.run(
+            at,
+            replyText(outcome.reply),
+            outcome.error ?? null,
+            outcome.remoteMta ?? null,
+            outcome.status,
+            id,
+            index,
+            owner,
+          ).changes;
+          break;
+      }
+      if (changes > 0) changed.push({ index, outcome });
+    }
+    // The lease was lost (another worker took over after it ran out): its outcome is theirs to record.
+    if (changed.length === 0) return [];
+    if (settlement.delayWarned === true) this.#sql.markWarned.run(id);
+    const remaining = this.#sql.remaining.get(id)?.n ?? 0;
+    if (remaining === 0) {
+      this.#deleteMessage(id);
+    } else {
+      for (const { index, outcome } of changed) {
+        this.#sql.insertAttempt.run(
+          id,
+          index,
+          at,
+          outcome.state,
+          replyText(outcome.reply),
+          outcome.state === "delivered" ? null : (outcome.error ?? null),
+          outcome.remoteMta ?? null,
+        );
+      }
+    }
+    const added: QueueId[] = [];
+    for (const notification of settlement.notifications ?? []) {
+      const noticeId = newQueueId(at);
+      this.#insert(noticeId, notification, notification.options?.arrival ?? at);
+      added.push(noticeId);
+    }
+    return added;
+  }
+
+  #deleteMessage(id: QueueId): void {
+    this.#sql.deleteMessage.run(id);
+    this.#sql.deleteBody.run(id);
+    this.#sql.deleteRecipients.run(id);
+    this.#sql.deleteAttempts.run(id);
+  }
+
+  // ── the worker's reads and leases ───────────────────────────────────────
+
+  dueDestinations(now: number, selection?: Selection): DueDestination[] {
+    this.#assertOpen();
+    this.#commitPending();
+    const rows = this.#db
+      .query<{ destination: string; route_id: number; messages: number }, [string | null, number]>(
+        `SELECT r.destination, m.route_id, COUNT(DISTINCT r.message_id) AS messages
+         FROM recipients r JOIN messages m ON m.id = r.message_id
+         WHERE r.next_attempt <= ?2 AND m.held = 0 AND ${IN_SELECTION}
+         GROUP BY r.destination`,
+      )
+      .all(selectionParam(selection), now);
+    return rows.map((row) => ({
+      destination: row.destination,
+      route: this.#routeById(row.route_id),
+      messages: row.messages,
+    }));
+  }
+
+  nextDue(selection?: Selection): number | undefined {
+    this.#assertOpen();
+    this.#commitPending();
+    const row = this.#db
+      .query<{ next: number | null }, [string | null]>(
+        `SELECT MIN(r.next_attempt) AS next FROM recipients r JOIN messages m ON m.id = r.message_id
+         WHERE r.next_attempt IS NOT NULL AND m.held = 0 AND ${IN_SELECTION}`,
+      )
+      .get(selectionParam(selection));
+    return row?.next ?? undefined;
+  }
+
+  lease(destination: string, request: LeaseRequest): LeasedMessage[] {
+    this.#assertOpen();
+    this.#commitPending();
+    const leased = this.#db
+      .transaction((): LeasedMessage[] => {
+        const candidates = this.#sql.leaseCandidates
+          .all(selectionParam(request), destination, request.now, request.limit)
+          .map((row) => row.message_id);
+        if (candidates.length === 0) return [];
+        const ids = idsParam(candidates);
+        this.#sql.leaseUpdate.run(request.owner, request.until, destination, request.now, ids);
+        return this.#readLeased(ids, request.owner, destination);
+      })
+      .immediate();
+    return leased;
+  }
+
+  #readLeased(ids: string, owner: string, destination: string): LeasedMessage[] {
+    const messages = this.#db
+      .query<MessageRow & { raw: Uint8Array }, [string]>(
+        `SELECT m.*, b.raw FROM messages m JOIN bodies b ON b.id = m.id
+         WHERE m.id IN (SELECT value FROM json_each(?)) ORDER BY m.id`,
+      )
+      .all(ids);
+    const recipients = this.#db
+      .query<
+        Pick<RecipientRow, "message_id" | "idx" | "path" | "params" | "attempts">,
+        [string, string, string]
+      >(
+        `SELECT message_id, idx, path, params, attempts FROM recipients
+         WHERE message_id IN (SELECT value FROM json_each(?)) AND lease_owner = ? AND destination = ?
+           AND state = 'active'
+         ORDER BY message_id, idx`,
+      )
+      .all(ids, owner, destination);
+    const byMessage = new Map<string, typeof recipients>();
+    for (const row of recipients) {
+      const list = byMessage.get(row.message_id);
+      if (list) list.push(row);
+      else byMessage.set(row.message_id, [row]);
+    }
+    const out: LeasedMessage[] = [];
+    for (const row of messages) {
+      const rows = byMessage.get(row.id);
+      if (rows === undefined) continue;
+      out.push({
+        id: row.id,
+        arrival: row.arrival,
+        expiryBase: row.expiry_base,
+        kind: row.kind as MessageKind,
+        route: this.#routeById(row.route_id),
+        raw: row.raw,
+        envelope: {
+          from: JSON.parse(row.sender) as Path,
+          mailParams: JSON.parse(row.mail_params) as MailParams,
+          recipients: rows.map((r) => ({
+            path: JSON.parse(r.path) as Path,
+            params: JSON.parse(r.params) as RcptParams,
+          })),
+        },
+        recipientIndexes: rows.map((r) => r.idx),
+        attempts: rows.map((r) => r.attempts),
+        delayWarned: row.delay_warned === 1,
+      });
+    }
+    return out;
+  }
+
+  renewLeases(owner: string, until: number): number {
+    this.#assertOpen();
+    return this.#db
+      .query("UPDATE recipients SET next_attempt = ? WHERE lease_owner = ? AND state = 'active'")
+      .run(until, owner).changes;
+  }
+
+  recoverLeases(now: number, isAlive: (owner: string) => boolean): number {
+    this.#assertOpen();
+    this.#commitPending();
+    const owners = this.#db
+      .query<{ lease_owner: string }, []>(
+        "SELECT DISTINCT lease_owner FROM recipients WHERE lease_owner IS NOT NULL",
+      )
+      .all()
+      .map((row) => row.lease_owner);
+    let recovered = 0;
+    for (const owner of owners) {
+      if (!isAlive(owner)) recovered += this.#releaseOwner(owner, now);
+    }
+    return recovered;
+  }
+
+  countLeased(owner: string, selection?: Selection): number {
+    this.#assertOpen();
+    this.#commitPending();
+    const row = this.#db
+      .query<{ n: number }, [string | null, string]>(
+        `SELECT COUNT(*) AS n FROM recipients r
+         WHERE r.lease_owner IS NOT NULL AND r.lease_owner != ?2 AND r.state = 'active' AND ${IN_SELECTION}`,
+      )
+      .get(selectionParam(selection), owner);
+    return row?.n ?? 0;
+  }
+
+  releaseLeases(owner: string, now: number): number {
+    this.#assertOpen();
+    this.#commitPending();
+    return this.#releaseOwner(owner, now);
+  }
+
+  #releaseOwner(owner: string, now: number): number {
+    return this.#db
+      .query(
+        `UPDATE recipients SET state = CASE WHEN attempts > 0 THEN 'deferred' ELSE 'queued' END,
+           lease_owner = NULL, next_attempt = ?
+         WHERE lease_owner = ? AND state = 'active'`,
+      )
+      .run(now, owner).changes;
+  }
+
+  // ── management ──────────────────────────────────────────────────────────
+
+  makeDue(now: number, selection?: Selection): number {
+    this.#assertOpen();
+    this.#commitPending();
+    return this.#db
+      .query(
+        `UPDATE recipients AS r SET next_attempt = ?2
+         WHERE r.next_attempt > ?2 AND r.state IN ('queued', 'deferred') AND ${IN_SELECTION}`,
+      )
+      .run(selectionParam(selection), now).changes;
+  }
+
+  list(options: ListOptions = {}): QueueEntry[] {
+    this.#assertOpen();
+    this.#commitPending();
+    const selection = selectionParam(options);
+    const messages = this.#db
+      .query<MessageRow, [string | null]>(
+        `SELECT * FROM messages WHERE (?1 IS NULL OR id IN (SELECT value FROM json_each(?1))) ORDER BY id`,
+      )
+      .all(selection);
+    const recipients = this.#db
+      .query<RecipientRow, [string | null]>(
+        `SELECT * FROM recipients r WHERE ${IN_SELECTION} ORDER BY r.message_id, r.idx`,
+      )
+      .all(selection);
+    const byMessage = new Map<string, QueueRecipient[]>();
+    for (const row of recipients) {
+      const list = byMessage.get(row.message_id) ?? [];
+      if (list.length === 0) byMessage.set(row.message_id, list);
+      list.push(recipientFromRow(row));
+    }
+    return messages.map((row) => this.#entry(row, byMessage.get(row.id) ?? []));
+  }
+
+  get(id: QueueId): QueueEntry | undefined {
+    return this.list({ ids: [id] })[0];
+  }
+
+  #entry(row: MessageRow, recipients: QueueRecipient[]): QueueEntry {
+    return {
+      id: row.id,
+      arrival: row.arrival,
+      size: row.size,
+      from: JSON.parse(row.sender) as Path,
+      mailParams: JSON.parse(row.mail_params) as MailParams,
+      route: this.#routeById(row.route_id),
+      kind: row.kind as MessageKind,
+      held: row.held === 1,
+      delayWarned: row.delay_warned === 1,
+      recipients,
+    };
+  }
+
+  attempts(id: QueueId): QueueAttempt[] {
+    this.#assertOpen();
+    this.#commitPending();
+    return this.#db
+      .query<
+        {
+          idx: number;
+          at: number;
+          state: QueueAttempt["state"];
+          reply: string | null;
+          error: string | null;
+          remote_mta: string | null;
+        },
+        [string]
+      >("SELECT idx, at, state, reply, error, remote_mta FROM attempts WHERE message_id = ? ORDER BY rowid")
+      .all(id)
+      .map((row) => ({
+        recipientIndex: row.idx,
+        at: row.at,
+        state: row.state,
+        reply: parseReply(row.reply),
+        error: row.error,
+        remoteMta: row.remote_mta,
+      }));
+  }
+
+  raw(id: QueueId): Uint8Array | undefined {
+    this.#assertOpen();
+    this.#commitPending();
+    const row = this.#db.query<{ raw: Uint8Array }, [string]>("SELECT raw FROM bodies WHERE id = ?").get(id);
+    return row?.raw;
+  }
+
+  hold(ids: readonly QueueId[]): QueueId[] {
+    return this.#setHeld(ids, 1);
+  }
+
+  release(ids: readonly QueueId[]): QueueId[] {
+    return this.#setHeld(ids, 0);
+  }
+
+  #setHeld(ids: readonly QueueId[], held: 0 | 1): QueueId[] {
+    this.#assertOpen();
+    this.#commitPending();
+    return this.#db
+      .query<{ id: string }, [number, string]>(
+        "UPDATE messages SET held = ? WHERE id IN (SELECT value FROM json_each(?)) RETURNING id",
+      )
+      .all(held, idsParam(ids))
+      .map((row) => row.id)
+      .sort();
+  }
+
+  delete(selection: Selection): QueueId[] {
+    this.#assertOpen();
+    this.#commitPending();
+    const param = selectionParam(selection);
+    return this.#db
+      .transaction((): QueueId[] => {
+        const where = "(?1 IS NULL OR id IN (SELECT value FROM json_each(?1)))";
+        const ids = this.#db
+          .query<{ id: string }, [string | null]>(`DELETE FROM messages WHERE ${where} RETURNING id`)
+          .all(param)
+          .map((row) => row.id);
+        this.#db.query(`DELETE FROM bodies WHERE ${where}`).run(param);
+        const byMessage = "(?1 IS NULL OR message_id IN (SELECT value FROM json_each(?1)))";
+        this.#db.query(`DELETE FROM recipients WHERE ${byMessage}`).run(param);
+        this.#db.query(`DELETE FROM attempts WHERE ${byMessage}`).run(param);
+        return ids.sort();
+      })
+      .immediate();
+  }
+
+  retryFailed(now: number, selection?: Selection): QueueId[] {
+    this.#assertOpen();
+    this.#commitPending();
+    const param = selectionParam(selection);
+    return this.#db
+      .transaction((): QueueId[] => {
+        const ids = [
+          ...new Set(
+            this.#db
+              .query<{ message_id: string }, [string | null, number]>(
+                `UPDATE recipients AS r SET state = 'queued', next_attempt = ?2, status = NULL
+                 WHERE r.state = 'failed' AND ${IN_SELECTION} RETURNING message_id`,
+              )
+              .all(param, now)
+              .map((row) => row.message_id),
+          ),
+        ].sort();
+        this.#db
+          .query("UPDATE messages SET expiry_base = ? WHERE id IN (SELECT value FROM json_each(?))")
+          .run(now, idsParam(ids));
+        return ids;
+      })
+      .immediate();
+  }
+
+  existing(ids: readonly QueueId[]): QueueId[] {
+    this.#assertOpen();
+    this.#commitPending();
+    return this.#db
+      .query<{ id: string }, [string]>("SELECT id FROM messages WHERE id IN (SELECT value FROM json_each(?))")
+      .all(idsParam(ids))
+      .map((row) => row.id);
+  }
+
+  stats(): QueueStats {
+    this.#assertOpen();
+    this.#commitPending();
+    const totals = this.#db
+      .query<{ messages: number; held: number | null; bytes: number | null }, []>(
+        "SELECT COUNT(*) AS messages, SUM(held) AS held, SUM(size) AS bytes FROM messages",
+      )
+      .get();
+    const oldest = this.#db
+      .query<{ id: string; arrival: number }, []>("SELECT id, arrival FROM messages ORDER BY arrival LIMIT 1")
+      .get();
+    const rows = this.#db
+      .query<{ destination: string; state: RecipientState | "held"; n: number }, []>(
+        `SELECT r.destination,
+           CASE WHEN m.held = 1 AND r.state IN ('queued', 'deferred', 'active') THEN 'held' ELSE r.state END AS state,
+           COUNT(*) AS n
+         FROM recipients r JOIN messages m ON m.id = r.message_id
+         GROUP BY r.destination, 2 ORDER BY r.destination`,
+      )
+      .all();
+    const recipients = emptyCounts();
+    const destinations = new Map<string, Record<RecipientState | "held", number>>();
+    for (const row of rows) {
+      recipients[row.state] += row.n;
+      let counts = destinations.get(row.destination);
+      if (counts === undefined) {
+        counts = emptyCounts();
+        destinations.set(row.destination, counts);
+      }
+      counts[row.state] += row.n;
+    }
+    return {
+      messages: totals?.messages ?? 0,
+      held: totals?.held ?? 0,
+      recipients,
+      destinations: [...destinations].map(([destination, counts]) => ({ destination, recipients: counts })),
+      oldest: oldest ?? null,
+      bytes: totals?.bytes ?? 0,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#commitPending();
+    this.#closed = true;
+    this.#listeners.clear();
+    this.#db.close();
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new QueueClosedError();
+  }
+}
+
+function emptyCounts(): Record<RecipientState | "held", number> {
+  return { queued: 0, active: 0, deferred: 0, held: 0, delivered: 0, failed: 0 };
+}
+
+function recipientFromRow(row: RecipientRow): QueueRecipient {
+  return {
+    index: row.idx,
+    path: JSON.parse(row.path) as Path,
+    params: JSON.parse(row.params) as RcptParams,
+    destination: row.destination,
+    state: row.state as RecipientState,
+    attempts: row.attempts,
+    nextAttempt: row.next_attempt,
+    lastAttempt: row.last_attempt,
+    lastReply: parseReply(row.last_reply),
+    lastError: row.last_error,
+    remoteMta: row.remote_mta,
+    status: row.status,
+    leaseOwner: row.lease_owner,
+  };
+}
