@@ -6,7 +6,7 @@ const many = { type: [String] };
 export function registerProbe(cli: CAC): void {
   cli
     .command("probe <target>", "Ask a server what it says: banner, extensions, TLS, recipients")
-    .usage("probe HOST[:PORT] [options]   |   probe --mx DOMAIN[:PORT] [options]")
+    .usage("probe HOST[:PORT] [options]  (with --mx: probe --mx DOMAIN[:PORT] [options])")
     // Where
     .option("--mx", "TARGET is a domain: probe each of its MX hosts in preference order")
     .option("--dns <host[:port]>", "DNS resolver to ask (MX and address lookups)", many)
@@ -36,15 +36,20 @@ export function registerProbe(cli: CAC): void {
     .option("--rcpt <address>", "RCPT TO to test (repeatable); MAIL and RCPT, then RSET, never DATA", many)
     .option("--relay-check", "Try the usual open-relay patterns and say which were accepted")
     // Control
-    .option("--quit-after <stage>", "connect | banner | ehlo | tls | auth | mail | rcpt", many)
+    .option(
+      "--quit-after <stage>",
+      "connect | banner | ehlo | tls (with the EHLO after it) | auth | mail | rcpt",
+      many,
+    )
     .option(
       "--expect <stage=code>",
-      "Exit 1 unless the stage's replies match, e.g. rcpt=250, banner=2xx (repeatable)",
+      "Exit 1 unless every reply at STAGE matches CODE (250, 2xx, 25x, 5; a,b for either); " +
+        "stages banner ehlo helo starttls auth mail rcpt rset quit (repeatable)",
       many,
     )
     .option("-i, --interactive", "Type SMTP commands yourself, with TLS, AUTH and DATA help")
     // Output
-    .option("-v, --verbose", "Print the transcript in swaks notation as well")
+    .option("-v, --verbose", "Print the transcript in swaks notation as well (stderr with --json)")
     .option("--json", "Print one JSON document (field names in docs/probe.md)")
     .example("  smtpkit probe mx.example.com")
     .example("  smtpkit probe --mx example.com --rcpt postmaster@example.com --expect rcpt=250")
