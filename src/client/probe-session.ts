@@ -235,6 +235,11 @@ export class ProbeSession {
   private async step<K extends ClientEvent["type"]>(type: K, start: () => void): Promise<Timed<EventOf<K>>> {
     const begin = performance.now();
     if (this.failure !== undefined) throw this.failure;
+    const state = this.session.state;
+    if (state === "closed" || state === "failed") {
+      // After a 421 (or QUIT) the core session takes no more commands; the server is gone.
+      throw new SmtpClientError("closed", this.stageLabel(), "the server closed the session");
+    }
     start();
     this.flush();
     const event = await this.nextEvent();
@@ -253,13 +258,24 @@ export class ProbeSession {
   private async completeTls(): Promise<TlsInfo> {
     const handshake = this.handshake ?? this.beginTls();
     this.handshake = undefined;
+    // src/net does not bound the handshake; a server that never answers the ClientHello would hang us.
+    const ms = this.options.timeouts.command;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        reject(new SmtpClientError("timeout", "tls", `TLS handshake not done within ${ms / 1000} s`));
+        this.connection.destroy();
+      }, ms);
+    });
     let info: TlsInfo;
     try {
-      info = await handshake;
+      info = await Promise.race([handshake, timeout]);
     } catch (error) {
       const wrapped = networkError(error, "tls");
       this.failure = wrapped;
       throw wrapped;
+    } finally {
+      clearTimeout(timer);
     }
     // Before decrypted data can flow (src/net delays it by a macrotask), so nothing is misread.
     this.session.tlsEstablished();

@@ -169,6 +169,30 @@ describe("stages that end the probe early", () => {
     expect(report.exitCode).toBe(75);
   });
 
+  test("a 421 to one RCPT ends the probe there (exit 75), with the 421 reported", async () => {
+    const { host, report, commands } = await probe(
+      { onLine: (line) => (line === "RCPT TO:<b@b.test>" ? "421 4.3.2 going down" : undefined) },
+      { rcpt: ["b@b.test", "c@c.test"], starttls: "never" },
+    );
+    expect(host.error).toMatchObject({ stage: "rcpt", kind: "closed" });
+    expect(commands).not.toContain("RCPT TO:<c@c.test>");
+    expect(report.exitCode).toBe(75);
+  });
+
+  test("a server that says 220 to STARTTLS but never shakes hands times out (exit 75)", async () => {
+    const { host, report } = await probe(
+      {
+        // Plain 220, then silence: whatever the ClientHello holds is never answered.
+        onLine: (line, { commands }) =>
+          line === "STARTTLS" ? "220 2.0.0 go ahead" : commands.includes("STARTTLS") ? "SILENT" : undefined,
+      },
+      { timeout: "0.2", ca: caFiles.paths["ca.pem"] },
+    );
+    expect(host.error).toMatchObject({ stage: "tls", kind: "timeout" });
+    expect(host.tls?.error).toContain("TLS handshake not done");
+    expect(report.exitCode).toBe(75);
+  });
+
   test("nothing listening: exit 75 at connect", async () => {
     server = await startScriptedServer();
     const port = server.port;

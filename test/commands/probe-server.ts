@@ -13,7 +13,7 @@ export interface ScriptedServerOptions {
   ehloAfterTls?: string[];
   /** Replies by upper-case verb, wire text (several lines joined with CRLF). */
   replies?: Record<string, string>;
-  /** Called first for every line; a string is the reply, "CLOSE" hangs up, undefined falls through. */
+  /** Called first for every line: a string is the reply, "CLOSE" hangs up, "SILENT" answers nothing, undefined falls through. */
   onLine?: (line: string, state: { tls: boolean; commands: string[] }) => string | undefined;
   /** Certificate for STARTTLS; without it STARTTLS gets 502. */
   tls?: { cert: string; key: string };
@@ -77,6 +77,7 @@ export async function startScriptedServer(options: ScriptedServerOptions = {}): 
         socket.destroy();
         return;
       }
+      if (custom === "SILENT") return;
       if (custom !== undefined) {
         write(custom);
         return;
