@@ -52,6 +52,11 @@ export function exitCodeForDelivery(delivery: DomainDelivery, allowPartial: bool
   const result = delivery.result;
   if (!result) return ExitCode.tempFail;
   const refused = result.recipients.filter((r) => !r.accepted);
+  // MAIL (or RSET) refused: no recipient was tried, so the MAIL reply decides, not the recipients.
+  const beforeRecipients = result.failedStage === "mail" || result.failedStage === "rset";
+  if (beforeRecipients && result.failedReply) {
+    return result.failedReply.code >= 500 ? ExitCode.unavailable : ExitCode.tempFail;
+  }
   if (result.failedStage === "rcpt" || (refused.length === result.recipients.length && refused.length > 0)) {
     const anyTemporary = refused.some((r) => (r.reply?.code ?? 400) < 500);
     return anyTemporary ? ExitCode.tempFail : ExitCode.allRecipientsRejected;

@@ -85,6 +85,23 @@ describe("exitCodeForDelivery: DESIGN.md's table", () => {
       ExitCode.unavailable,
     ],
     [
+      "5xx at MAIL, recipients never tried",
+      delivery({
+        ...result([250, 250]),
+        ok: false,
+        mail: reply(500, "5.3.0"),
+        recipients: [
+          { path: path("r0@d.test"), accepted: false },
+          { path: path("r1@d.test"), accepted: false },
+        ],
+        data: undefined,
+        final: undefined,
+        failedStage: "mail",
+        failedReply: reply(500, "5.3.0"),
+      }),
+      ExitCode.unavailable,
+    ],
+    [
       "4xx at MAIL",
       delivery(result([], { ok: false, mail: reply(451), failedStage: "mail", failedReply: reply(451) })),
       ExitCode.tempFail,
