@@ -9,6 +9,15 @@ function humanSize(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
+/**
+ * A subject is the sender's to choose, and encoded-words can carry any character: CR/LF would
+ * forge log lines and ESC would drive the operator's terminal. Whitespace controls become spaces,
+ * other C0/C1 controls and DEL "?".
+ */
+function printable(text: string): string {
+  return text.replace(/[\t\r\n]/g, " ").replace(/[\u0000-\u001f\u007f-\u009f]/g, "?");
+}
+
 export function messageLogLine(
   id: string,
   raw: Uint8Array,
@@ -18,6 +27,7 @@ export function messageLogLine(
 ): string {
   const subject = decodeEncodedWords(headerValue(splitMessage(raw), "Subject") ?? "");
   if (json) {
+    // JSON escapes C0 controls itself; DEL and C1 are escaped too, so the value stays exact.
     return JSON.stringify({
       time: at.toISOString(),
       id,
@@ -26,8 +36,10 @@ export function messageLogLine(
       subject,
       size: raw.length,
       client: envelope.clientAddress,
-    });
+    }).replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
   }
   const time = at.toISOString().replace("T", " ").slice(0, 19);
-  return `${time}  ${envelope.mailFrom || "<>"} -> ${envelope.rcptTo.join(", ")}  "${subject}"  ${humanSize(raw.length)}  ${id}`;
+  const from = printable(envelope.mailFrom) || "<>";
+  const to = printable(envelope.rcptTo.join(", "));
+  return `${time}  ${from} -> ${to}  "${printable(subject)}"  ${humanSize(raw.length)}  ${id}`;
 }
