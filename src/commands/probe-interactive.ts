@@ -13,14 +13,12 @@ import { isSaslMechanism } from "../core/auth-client.ts";
 import type { Reply } from "../core/reply.ts";
 import type { TlsInfo } from "../net/connection.ts";
 import { createResolver, mailHostsFor, type Resolver } from "../net/dns.ts";
-import { NetError } from "../net/net-error.ts";
 import { ExitCode } from "./exit-codes.ts";
 import { LineReader } from "./probe-line-reader.ts";
 import { describeReply, formatTls, type Style, styleFor, wantsColor } from "./probe-report.ts";
 import { replyReport, tlsReport } from "./probe-report-data.ts";
-import { defaultHelo, exitCodeFor, type ProbeSettings } from "./probe-runner.ts";
+import { defaultHelo, errorReport, exitCodeFor, type ProbeSettings } from "./probe-runner.ts";
 import { completeVerb, parseTypedAuth, unadvertisedUse, verbOf } from "./probe-typed-commands.ts";
-import type { ErrorReport } from "./probe-types.ts";
 
 export interface InteractiveIo {
   input: NodeJS.ReadableStream & { isTTY?: boolean };
@@ -69,13 +67,7 @@ class InteractiveSession {
       session = await this.connect();
       return await this.converse(session);
     } catch (error) {
-      let report: ErrorReport;
-      if (error instanceof SmtpClientError) {
-        const kind = error.kind === "network" ? (error.netKind ?? "reset") : error.kind;
-        report = { stage: error.stage, kind, message: error.message };
-      } else if (error instanceof NetError) {
-        report = { stage: "connect", kind: error.kind, message: error.message };
-      } else throw error;
+      const report = errorReport(error);
       session?.destroy();
       this.problem(`${report.stage}: ${report.message}`);
       return exitCodeFor(report);

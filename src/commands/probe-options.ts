@@ -79,7 +79,6 @@ export function buildEnvelope(from: string | undefined, rcpts: readonly string[]
   const mailParams: EsmtpParam[] = utf8 ? [{ name: "SMTPUTF8" }] : [];
   const line = (text: string) => text.slice(0, -2);
   return {
-    mailFrom: from ?? "<>",
     mailCommand: line(formatCommand({ verb: "MAIL", path: fromPath, params: mailParams })),
     recipients: rcptPaths.map((r) => ({
       address: r.text,

@@ -48,7 +48,6 @@ export interface ProbeAuth {
 export interface ProbeEnvelope {
   /** MAIL FROM and RCPT TO lines, formatted by the core (CRLF removed). */
   mailCommand: string;
-  mailFrom: string;
   recipients: { address: string; command: string }[];
 }
 
@@ -134,12 +133,14 @@ export function exitCodeFor(error: ErrorReport): number {
   }
 }
 
-function errorReport(error: unknown, stage: string): ErrorReport {
+/** What a driver or DNS failure means for the report; anything else is a bug and is rethrown. */
+export function errorReport(error: unknown, stage?: string): ErrorReport {
   if (error instanceof SmtpClientError) {
     const kind = error.kind === "network" ? (error.netKind ?? "reset") : error.kind;
-    return { stage, kind, message: error.message };
+    return { stage: stage ?? error.stage, kind, message: error.message };
   }
-  if (error instanceof NetError) return { stage, kind: error.kind, message: error.message };
+  if (error instanceof NetError)
+    return { stage: stage ?? "connect", kind: error.kind, message: error.message };
   throw error;
 }
 
@@ -163,12 +164,9 @@ function helloReport(event: Extract<ClientEvent, { type: "hello" }>, took: numbe
   };
 }
 
-function keywordOf(line: string): string {
-  return (line.split(/[ =]/)[0] ?? "").toUpperCase();
-}
-
+/** Extension lines that differ before and after TLS; keywords compare case-insensitively (RFC 5321 §2.4). */
 export function extensionChanges(before: readonly string[], after: readonly string[]): ExtensionChanges {
-  const norm = (line: string) => `${keywordOf(line)}${line.slice(keywordOf(line).length)}`;
+  const norm = (line: string) => line.replace(/^[A-Za-z0-9-]+/, (keyword) => keyword.toUpperCase());
   const beforeSet = new Set(before.map(norm));
   const afterSet = new Set(after.map(norm));
   return {

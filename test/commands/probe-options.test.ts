@@ -103,7 +103,6 @@ describe("AUTH flags", () => {
 describe("envelope", () => {
   test("MAIL and RCPT lines come from the core's formatter", () => {
     expect(buildEnvelope("alice@a.test", ["<bob@b.test>"])).toEqual({
-      mailFrom: "alice@a.test",
       mailCommand: "MAIL FROM:<alice@a.test>",
       recipients: [{ address: "<bob@b.test>", command: "RCPT TO:<bob@b.test>" }],
     });

@@ -3,7 +3,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import type { OptionValue } from "../../src/commands/option-values.ts";
 import { parseProbeCommand } from "../../src/commands/probe-options.ts";
-import { type ProbeHooks, runProbe } from "../../src/commands/probe-runner.ts";
+import { defaultHelo, extensionChanges, type ProbeHooks, runProbe } from "../../src/commands/probe-runner.ts";
 import type { HostReport, ProbeReport } from "../../src/commands/probe-types.ts";
 import { createTestPki, type PemFiles, type TestPki, writePemFiles } from "../helpers/certs.ts";
 import { type DnsResponder, startDnsResponder } from "../helpers/dns-responder.ts";
@@ -362,5 +362,24 @@ describe("--mx", () => {
     expect(report.hosts).toEqual([]);
     expect(report.error?.kind).toBe("dns");
     expect(report.exitCode).toBe(68);
+  });
+});
+
+describe("helpers", () => {
+  test("extensionChanges compares keywords case-insensitively and parameters as sent", () => {
+    expect(
+      extensionChanges(["size 100", "STARTTLS", "AUTH LOGIN"], ["SIZE 100", "AUTH LOGIN PLAIN"]),
+    ).toEqual({
+      added: ["AUTH LOGIN PLAIN"],
+      removed: ["STARTTLS", "AUTH LOGIN"],
+    });
+  });
+
+  test("defaultHelo is an FQDN or an address literal, never a bare name", () => {
+    const helo = defaultHelo("192.0.2.7");
+    expect(helo === "[192.0.2.7]" || (helo.includes(".") && !helo.startsWith("["))).toBe(true);
+    expect(
+      ["[IPv6:2001:db8::7]"].includes(defaultHelo("2001:db8::7")) || defaultHelo("2001:db8::7").includes("."),
+    ).toBe(true);
   });
 });
