@@ -538,3 +538,23 @@ describe("send: direct MX delivery (SMTPKIT_MX_PORT test hook)", () => {
     expect(result.stderr).toContain("SMTPKIT_MX_PORT");
   });
 });
+
+describe("send: load mode", () => {
+  test("--repeat N --parallel C sends N messages over C connections and prints a summary", async () => {
+    await withPeer({}, async (peer) => {
+      const result = await runCli([
+        ...["send", ...server(peer), "-f", FROM, "-t", "bob@example.net", "--body", "x"],
+        ...["--repeat", "7", "--parallel", "2", "--json"],
+      ]);
+      expect(result.code).toBe(0);
+      const summary = JSON.parse(result.stdout);
+      expect(summary).toMatchObject({ messages: 7, delivered: 7, failed: 0, notAttempted: 0, failures: {} });
+      expect(peer.messages).toHaveLength(7);
+    });
+  });
+
+  test("load mode needs --server", async () => {
+    const result = await runCli(["send", "-f", FROM, "-t", "b@b.test", "--body", "x", "--repeat", "2"]);
+    expect(result.code).toBe(64);
+  });
+});

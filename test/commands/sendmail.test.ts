@@ -215,6 +215,14 @@ describe("smtpkit sendmail, end to end", () => {
     expect(down.code).toBe(75);
   });
 
+  test("a broken config file: 78 naming the file and line", async () => {
+    const config = join(dir, "broken.toml");
+    await writeFile(config, `[accounts.x]\nserver = "a"\npassword = "plain"\n`);
+    const result = await runCli(["sendmail", "--config", config, "bob@b.test"], { stdin: MESSAGE });
+    expect(result.code).toBe(78);
+    expect(result.stderr).toContain(`${config}:3`);
+  });
+
   test("-bs, -bp and unknown flags: exit 64 with one line", async () => {
     for (const flag of ["-bs", "-bp", "-bt", "-Z"]) {
       const result = await runCli(["sendmail", flag], { stdin: "" });
