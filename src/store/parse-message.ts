@@ -1,4 +1,5 @@
 import PostalMime, { type Attachment } from "postal-mime";
+import { headerSectionBytes, headerValue, parseHeaderFields } from "./header-section.ts";
 
 /**
  * The full MIME reading of a stored message, done with postal-mime only when someone asks for the
@@ -89,12 +90,58 @@ export function indexBody(parsed: ParsedMessage): BodyIndex {
   };
 }
 
+/**
+ * The body index of a raw message. A plain UTF-8 or ASCII text message, the common case for
+ * application mail and load tests, is read directly; anything else goes through postal-mime.
+ */
+export async function indexRaw(raw: Uint8Array): Promise<BodyIndex> {
+  const text = plainTextBody(raw);
+  if (text !== undefined) return indexBody({ text, html: "", parts: [] });
+  return indexBody(await parseMessage(raw));
+}
+
+const PLAIN_CHARSETS = new Set(["utf-8", "utf8", "us-ascii", "ascii"]);
+const IDENTITY_ENCODINGS = new Set(["7bit", "8bit", "binary"]);
+const utf8 = new TextDecoder("utf-8");
+
+/** The body of a single text/plain part needing no decoding, or undefined when MIME parsing is needed. */
+export function plainTextBody(raw: Uint8Array): string | undefined {
+  const section = headerSectionBytes(raw);
+  const fields = parseHeaderFields(section);
+  const contentType = headerValue(fields, "Content-Type");
+  if (contentType !== undefined) {
+    if ((contentType.split(";")[0] ?? "").trim().toLowerCase() !== "text/plain") return undefined;
+    const charset = /charset\s*=\s*"?([^";\s]+)/i.exec(contentType)?.[1]?.toLowerCase();
+    if (charset !== undefined && !PLAIN_CHARSETS.has(charset)) return undefined;
+  }
+  const encoding = headerValue(fields, "Content-Transfer-Encoding")?.trim().toLowerCase();
+  if (encoding !== undefined && !IDENTITY_ENCODINGS.has(encoding)) return undefined;
+  const start = bodyStart(raw, section.length);
+  return start === undefined ? "" : utf8.decode(raw.subarray(start, start + SEARCH_TEXT_LIMIT));
+}
+
+/** Where the body begins after a header section of `headerLength` octets, if there is an empty line. */
+function bodyStart(raw: Uint8Array, headerLength: number): number | undefined {
+  const at = (offset: number) => raw[headerLength + offset];
+  if (headerLength === 0) return at(0) === 0x0d ? 2 : 1;
+  if (at(0) === 0x0d && at(1) === 0x0a && at(2) === 0x0d && at(3) === 0x0a) return headerLength + 4;
+  if (at(0) === 0x0a && at(1) === 0x0a) return headerLength + 2;
+  return undefined;
+}
+
 /** Mailpit's snippet: the body text on one line, cut at 250 characters with an ellipsis. */
 export function snippetOf(text: string): string {
   // Only the head of a long body is needed; collapsing all of it would copy megabytes.
   const head = collapseWhitespace(text.slice(0, SNIPPET_LENGTH * 8));
-  const chars = Array.from(head);
-  return chars.length > SNIPPET_LENGTH ? `${chars.slice(0, SNIPPET_LENGTH).join("").trimEnd()}...` : head;
+  // Count characters, not UTF-16 units, so the cut never splits a surrogate pair.
+  let characters = 0;
+  let end = 0;
+  for (const character of head) {
+    if (characters === SNIPPET_LENGTH) break;
+    characters++;
+    end += character.length;
+  }
+  return end >= head.length ? head : `${head.slice(0, end).trimEnd()}...`;
 }
 
 function collapseWhitespace(text: string): string {

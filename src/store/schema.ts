@@ -8,6 +8,8 @@ import type { Database } from "bun:sqlite";
 const MIGRATIONS: readonly string[] = [
   // 0 -> 1. The raw bytes live in their own table so that scanning summaries for a search never pages
   // through megabytes of message; `seq` orders messages by arrival (newest first = seq DESC).
+  // Body-derived fields are filled in after arrival, in their own table: rows written once and
+  // appended keep pages full, where growing every message row in place would split them.
   `
   CREATE TABLE messages (
     seq             INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -26,19 +28,20 @@ const MIGRATIONS: readonly string[] = [
     bcc_search      TEXT    NOT NULL,
     reply_to_search TEXT    NOT NULL,
     subject_search  TEXT    NOT NULL,
-    header_search   TEXT    NOT NULL,
-    indexed         INTEGER NOT NULL DEFAULT 0,
-    attachments     INTEGER NOT NULL DEFAULT 0,
-    inline          INTEGER NOT NULL DEFAULT 0,
-    snippet         TEXT    NOT NULL DEFAULT '',
-    search_text     TEXT    NOT NULL DEFAULT ''
+    header_search   TEXT    NOT NULL
   );
   CREATE INDEX messages_unread ON messages (seq) WHERE read = 0;
-  CREATE INDEX messages_unindexed ON messages (seq) WHERE indexed = 0;
   CREATE INDEX messages_created ON messages (created);
   CREATE TABLE message_raw (
     seq INTEGER PRIMARY KEY,
     raw BLOB    NOT NULL
+  );
+  CREATE TABLE message_index (
+    seq         INTEGER PRIMARY KEY,
+    attachments INTEGER NOT NULL,
+    inline      INTEGER NOT NULL,
+    snippet     TEXT    NOT NULL,
+    search_text TEXT    NOT NULL
   );
   `,
 ];

@@ -3,7 +3,7 @@ import { closeSync, fdatasync, fdatasyncSync, openSync, statSync } from "node:fs
 import { GroupCommit } from "./group-commit.ts";
 import { type HeaderSummary, summarizeHeaders } from "./header-summary.ts";
 import { newMessageId } from "./message-id.ts";
-import { indexBody, parseMessage } from "./parse-message.ts";
+import { indexRaw } from "./parse-message.ts";
 import { migrate } from "./schema.ts";
 import { needsBodyIndex, parseSearchQuery } from "./search-query.ts";
 import { type SqlCondition, searchCondition } from "./search-sql.ts";
@@ -93,8 +93,14 @@ interface StoredAddresses {
 
 type Param = string | number | null | Uint8Array;
 
-const SUMMARY_COLUMNS =
-  "seq, id, created, read, size, envelope, message_id, subject, date, addresses, indexed, attachments, inline, snippet";
+/** Messages with their body index, when the indexer has reached them. */
+const MESSAGES_FROM = "messages m LEFT JOIN message_index i ON i.seq = m.seq";
+const SUMMARY_COLUMNS = `m.seq AS seq, m.id AS id, m.created AS created, m.read AS read, m.size AS size,
+  m.envelope AS envelope, m.message_id AS message_id, m.subject AS subject, m.date AS date,
+  m.addresses AS addresses, i.seq IS NOT NULL AS indexed, IFNULL(i.attachments, 0) AS attachments,
+  IFNULL(i.inline, 0) AS inline, IFNULL(i.snippet, '') AS snippet`;
+/** Conditions that read the body index need the join; the rest run on messages alone. */
+const INDEX_COLUMNS = /\b(attachments|inline|search_text)\b/;
 
 export class SqliteMessageStore implements MessageStore {
   readonly #db: Database;
@@ -114,6 +120,8 @@ export class SqliteMessageStore implements MessageStore {
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #pruneTimer: ReturnType<typeof setInterval> | undefined;
   #draining: Promise<void> | undefined;
+  /** Every message up to this seq has its body index (or is gone). */
+  #indexedThrough = 0;
   /** The write-ahead log, opened once to sync it; undefined in memory or when WAL is unavailable. */
   #walFd: number | undefined;
   #syncInFlight: Promise<void> | undefined;
@@ -136,8 +144,10 @@ export class SqliteMessageStore implements MessageStore {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.#insertRaw = this.#db.prepare("INSERT INTO message_raw (seq, raw) VALUES (?, ?)");
+    // A message deleted while it was being parsed gets no index row.
     this.#updateIndex = this.#db.prepare(
-      "UPDATE messages SET indexed = 1, attachments = ?, inline = ?, snippet = ?, search_text = ? WHERE seq = ?",
+      `INSERT OR REPLACE INTO message_index (seq, attachments, inline, snippet, search_text)
+       SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM messages WHERE seq = ?1)`,
     );
     this.#total = this.#countWhere({ sql: "1", params: [] }).total;
     this.#committer = new GroupCommit({
@@ -154,7 +164,7 @@ export class SqliteMessageStore implements MessageStore {
       this.#pruneTimer = setInterval(() => this.#pruneNow(), every);
       this.#pruneTimer.unref();
     }
-    if (this.#countWhere({ sql: "indexed = 0", params: [] }).total > 0) this.#armIdleIndexer();
+    if (this.#unindexedSeqs(0, 1).length > 0) this.#armIdleIndexer();
   }
 
   /**
@@ -290,7 +300,7 @@ export class SqliteMessageStore implements MessageStore {
   async get(id: string): Promise<MessageSummary | undefined> {
     this.#assertOpen();
     const row = this.#db
-      .query<SummaryRow, [string]>(`SELECT ${SUMMARY_COLUMNS} FROM messages WHERE id = ?`)
+      .query<SummaryRow, [string]>(`SELECT ${SUMMARY_COLUMNS} FROM ${MESSAGES_FROM} WHERE m.id = ?`)
       .get(id);
     if (!row) return undefined;
     const [summary] = await this.#summaries([row]);
@@ -331,8 +341,9 @@ export class SqliteMessageStore implements MessageStore {
     this.#assertOpen();
     const value = read ? 1 : 0;
     const update = (condition: SqlCondition): number =>
-      this.#once(`UPDATE messages SET read = ? WHERE read != ? AND (${condition.sql})`, (statement) =>
-        statement.run(value, value, ...condition.params),
+      this.#once(
+        `UPDATE messages SET read = ? WHERE read != ? AND seq IN (${selectSeqs(condition)})`,
+        (statement) => statement.run(value, value, ...condition.params),
       ).changes;
     if ("all" in selection) return update({ sql: "1", params: [] });
     if ("ids" in selection) {
@@ -426,7 +437,7 @@ export class SqliteMessageStore implements MessageStore {
     const start = Math.max(0, Math.floor(options.start ?? 0));
     const limit = Math.max(1, Math.floor(options.limit ?? DEFAULT_PAGE_LIMIT));
     const rows = this.#once(
-      `SELECT ${SUMMARY_COLUMNS} FROM messages WHERE ${condition.sql} ORDER BY seq DESC LIMIT ? OFFSET ?`,
+      `SELECT ${SUMMARY_COLUMNS} FROM ${MESSAGES_FROM} WHERE ${condition.sql} ORDER BY m.seq DESC LIMIT ? OFFSET ?`,
       (statement) => statement.all(...condition.params, limit, start) as SummaryRow[],
     );
     const all = this.#countWhere({ sql: "1", params: [] });
@@ -444,7 +455,7 @@ export class SqliteMessageStore implements MessageStore {
 
   #countWhere(condition: SqlCondition): { total: number; unread: number } {
     const row = this.#once(
-      `SELECT COUNT(*) AS total, SUM(read = 0) AS unread FROM messages WHERE ${condition.sql}`,
+      `SELECT COUNT(*) AS total, SUM(read = 0) AS unread FROM ${fromFor(condition)} WHERE ${condition.sql}`,
       (statement) => statement.get(...condition.params) as { total: number; unread: number | null } | null,
     );
     return { total: row?.total ?? 0, unread: row?.unread ?? 0 };
@@ -457,7 +468,7 @@ export class SqliteMessageStore implements MessageStore {
       await this.#indexSeqs(unindexed.map((row) => row.seq));
       this.#assertOpen();
       const fresh = this.#db.query<Pick<SummaryRow, "attachments" | "inline" | "snippet">, [number]>(
-        "SELECT attachments, inline, snippet FROM messages WHERE seq = ?",
+        "SELECT attachments, inline, snippet FROM message_index WHERE seq = ?",
       );
       for (const row of unindexed) {
         const update = fresh.get(row.seq);
@@ -470,11 +481,13 @@ export class SqliteMessageStore implements MessageStore {
   #deleteWhere(condition: SqlCondition): number {
     let deleted = 0;
     this.#db.transaction(() => {
-      this.#once(
-        `DELETE FROM message_raw WHERE seq IN (SELECT seq FROM messages WHERE ${condition.sql})`,
-        (statement) => statement.run(...condition.params),
-      );
-      deleted = this.#once(`DELETE FROM messages WHERE ${condition.sql}`, (statement) =>
+      // Messages go last: the other deletions find their rows through them.
+      for (const table of ["message_raw", "message_index"]) {
+        this.#once(`DELETE FROM ${table} WHERE seq IN (${selectSeqs(condition)})`, (statement) =>
+          statement.run(...condition.params),
+        );
+      }
+      deleted = this.#once(`DELETE FROM messages WHERE seq IN (${selectSeqs(condition)})`, (statement) =>
         statement.run(...condition.params),
       ).changes;
     })();
@@ -493,6 +506,7 @@ export class SqliteMessageStore implements MessageStore {
       .get(excess - 1);
     if (!cutoff) return;
     this.#db.query("DELETE FROM message_raw WHERE seq <= ?").run(cutoff.seq);
+    this.#db.query("DELETE FROM message_index WHERE seq <= ?").run(cutoff.seq);
     const deleted = this.#db.query("DELETE FROM messages WHERE seq <= ?").run(cutoff.seq).changes;
     this.#total -= deleted;
     this.#deleted += deleted;
@@ -539,18 +553,26 @@ export class SqliteMessageStore implements MessageStore {
     }
   }
 
-  /** Indexes the newest unindexed messages; returns whether any remain. */
+  /**
+   * Indexes the oldest unindexed messages (appending to message_index in order keeps its pages
+   * full; listings index the newest on demand); returns whether any remain.
+   */
   async #indexBatch(): Promise<boolean> {
     if (this.#closed) return false;
-    const seqs = this.#db
-      .query<{ seq: number }, [number]>(
-        "SELECT seq FROM messages WHERE indexed = 0 ORDER BY seq DESC LIMIT ?",
-      )
-      .all(INDEX_BATCH)
-      .map((row) => row.seq);
+    const seqs = this.#unindexedSeqs(this.#indexedThrough, INDEX_BATCH);
     if (seqs.length === 0) return false;
     await this.#indexSeqs(seqs);
+    this.#indexedThrough = Math.max(this.#indexedThrough, seqs.at(-1) ?? 0);
     return seqs.length === INDEX_BATCH;
+  }
+
+  #unindexedSeqs(after: number, limit: number): number[] {
+    return this.#db
+      .query<{ seq: number }, [number, number]>(
+        `SELECT m.seq AS seq FROM ${MESSAGES_FROM} WHERE i.seq IS NULL AND m.seq > ? ORDER BY m.seq LIMIT ?`,
+      )
+      .all(after, limit)
+      .map((row) => row.seq);
   }
 
   /** Brings every message's body index up to date (a free-text or attachment search needs it). */
@@ -568,8 +590,9 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   async #indexWhere(condition: SqlCondition): Promise<void> {
-    const seqs = this.#once(`SELECT seq FROM messages WHERE indexed = 0 AND ${condition.sql}`, (statement) =>
-      (statement.all(...condition.params) as { seq: number }[]).map((row) => row.seq),
+    const seqs = this.#once(
+      `SELECT m.seq AS seq FROM ${MESSAGES_FROM} WHERE i.seq IS NULL AND ${condition.sql}`,
+      (statement) => (statement.all(...condition.params) as { seq: number }[]).map((row) => row.seq),
     );
     if (seqs.length > 0) await this.#indexSeqs(seqs);
   }
@@ -578,17 +601,17 @@ export class SqliteMessageStore implements MessageStore {
     const readRaw = this.#db.query<{ raw: Uint8Array }, [number]>(
       "SELECT raw FROM message_raw WHERE seq = ?",
     );
-    const updates: [number, number, string, string, number][] = [];
+    const updates: [number, number, number, string, string][] = [];
     for (const seq of seqs) {
       if (this.#closed) return;
       const row = readRaw.get(seq);
       if (!row) continue;
       try {
-        const index = indexBody(await parseMessage(row.raw));
-        updates.push([index.attachments, index.inline, index.snippet, index.searchText, seq]);
+        const index = await indexRaw(row.raw);
+        updates.push([seq, index.attachments, index.inline, index.snippet, index.searchText]);
       } catch {
         // A message postal-mime cannot read still lists and searches by its headers.
-        updates.push([0, 0, "", "", seq]);
+        updates.push([seq, 0, 0, "", ""]);
       }
     }
     if (this.#closed || updates.length === 0) return;
@@ -626,6 +649,15 @@ function addressSearchText(mailboxes: readonly Mailbox[]): string {
     .map((mailbox) => (mailbox.name ? `${mailbox.name} <${mailbox.address}>` : `<${mailbox.address}>`))
     .join(", ")
     .toLowerCase();
+}
+
+function fromFor(condition: SqlCondition): string {
+  return INDEX_COLUMNS.test(condition.sql) ? MESSAGES_FROM : "messages m";
+}
+
+/** The seqs of the messages a condition selects, as a subquery. */
+function selectSeqs(condition: SqlCondition): string {
+  return `SELECT m.seq FROM ${fromFor(condition)} WHERE ${condition.sql}`;
 }
 
 function idCondition(ids: readonly string[]): SqlCondition {

@@ -1,6 +1,13 @@
 import { describe, expect, test } from "bun:test";
 import MailComposer from "nodemailer/lib/mail-composer";
-import { htmlToText, indexBody, parseMessage, snippetOf } from "../../src/store/parse-message.ts";
+import {
+  htmlToText,
+  indexBody,
+  indexRaw,
+  parseMessage,
+  plainTextBody,
+  snippetOf,
+} from "../../src/store/parse-message.ts";
 
 async function compose(options: ConstructorParameters<typeof MailComposer>[0]): Promise<Uint8Array> {
   return new Uint8Array(await new MailComposer(options).compile().build());
@@ -52,6 +59,36 @@ describe("parseMessage", () => {
     expect(index.inline).toBe(0);
     expect(index.snippet).toBe("Hello World second line");
     expect(index.searchText).toBe("hello world second line notes.txt");
+  });
+});
+
+describe("plainTextBody and indexRaw", () => {
+  const raw = (text: string) => new TextEncoder().encode(text);
+
+  test("a plain UTF-8 or ASCII text message is read without MIME parsing", () => {
+    expect(plainTextBody(raw("Subject: x\r\n\r\nGrüße\r\n"))).toBe("Grüße\r\n");
+    expect(
+      plainTextBody(raw('Content-Type: text/plain; charset="UTF-8"\nContent-Transfer-Encoding: 8bit\n\nhi')),
+    ).toBe("hi");
+    expect(plainTextBody(raw("\r\nno headers"))).toBe("no headers");
+    expect(plainTextBody(raw("Subject: only headers\r\n"))).toBe("");
+  });
+
+  test("anything that needs decoding is left to postal-mime", () => {
+    expect(plainTextBody(raw("Content-Transfer-Encoding: quoted-printable\r\n\r\nx=3D1"))).toBeUndefined();
+    expect(plainTextBody(raw("Content-Type: text/plain; charset=iso-8859-1\r\n\r\nx"))).toBeUndefined();
+    expect(plainTextBody(raw("Content-Type: multipart/mixed; boundary=b\r\n\r\n--b--"))).toBeUndefined();
+  });
+
+  test("both paths index the same way", async () => {
+    const direct = await indexRaw(raw("Subject: x\r\n\r\nHello  there\r\n"));
+    const decoded = await indexRaw(
+      raw(
+        "Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nHello  th=E9re\r\n",
+      ),
+    );
+    expect(direct).toEqual({ attachments: 0, inline: 0, snippet: "Hello there", searchText: "hello there" });
+    expect(decoded).toEqual({ attachments: 0, inline: 0, snippet: "Hello thére", searchText: "hello thére" });
   });
 });
 
