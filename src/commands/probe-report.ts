@@ -270,10 +270,11 @@ export function formatStage(host: HostReport, stage: keyof HostReport, style: St
   }
 }
 
-/** Before a host's sections, when there may be several hosts (--mx). */
-export function formatHostHeader(host: HostReport, style: Style): string[] {
+/** Before a host's sections, when there may be several hosts (--mx); a blank line parts them. */
+export function formatHostHeader(host: HostReport, style: Style, first = true): string[] {
   const pref = host.preference === null ? "" : ` (MX preference ${host.preference})`;
-  return [style.bold(`── ${host.host} port ${host.port}${pref}`)];
+  const header = style.bold(`── ${host.host} port ${host.port}${pref}`);
+  return first ? [header] : ["", header];
 }
 
 const EXIT_MEANINGS: Readonly<Record<number, string>> = {
@@ -337,8 +338,8 @@ export function formatReport(report: ProbeReport, style: Style = plainStyle): st
     "quit",
   ];
   const lines: string[] = [];
-  for (const host of report.hosts) {
-    if (report.mx) lines.push(...formatHostHeader(host, style));
+  report.hosts.forEach((host, index) => {
+    if (report.mx) lines.push(...formatHostHeader(host, style, index === 0));
     // Implicit TLS is negotiated before the banner; the report keeps the order it happened in.
     const order: (keyof HostReport)[] =
       host.tls?.mode === "implicit"
@@ -346,7 +347,7 @@ export function formatReport(report: ProbeReport, style: Style = plainStyle): st
         : stages;
     for (const stage of order) lines.push(...formatStage(host, stage, style));
     lines.push(...formatHostFooter(host, style));
-  }
+  });
   lines.push(...formatSummary(report, style));
   return `${lines.join("\n")}\n`;
 }

@@ -34,10 +34,11 @@ export async function runProbeCommand(
   const style = styleFor(wantsColor(out.isTTY === true));
   const print = writer(out);
   const hooks: ProbeHooks = {};
+  let hostsSeen = 0;
   if (command.verbose) hooks.transcript = (line) => print([style.dim(line)]);
   if (!json) {
     hooks.hostStarted = (host) => {
-      if (command.settings.mx) print(formatHostHeader(host, style));
+      if (command.settings.mx) print(formatHostHeader(host, style, hostsSeen++ === 0));
     };
     hooks.stageDone = (host, stage) => print(formatStage(host, stage, style));
     hooks.hostDone = (host) => print(formatHostFooter(host, style));

@@ -159,7 +159,8 @@ describe("formatReport", () => {
       }),
     );
     expect(text).toContain("── mx.test port 25 (MX preference 10)");
-    expect(text).toContain("── mx2.test port 25 (MX preference 20)");
+    expect(text).toContain("\n\n── mx2.test port 25 (MX preference 20)");
+    expect(text.startsWith("── mx.test")).toBe(true);
     expect(text).toContain("hosts     1 of 2 probed cleanly");
   });
 
