@@ -310,6 +310,14 @@ export async function runSend(options: Options): Promise<void> {
   const composition = await compose(options, account);
   const envelope = dsnEnvelope(options, composition);
   if (options.dryRun === true) return printDryRun(envelope, composition);
+  if (options.queue === true) {
+    const { enqueueSend } = await import("./queue-send.ts");
+    const messageId = composition.messageId === undefined ? {} : { messageId: composition.messageId };
+    return enqueueSend(options, account, envelope, composition.message, {
+      json: options.json === true,
+      ...messageId,
+    });
+  }
 
   const route = await resolveRoute(options, account);
   await configureClient(route, options, account);

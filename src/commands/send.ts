@@ -23,6 +23,12 @@ export function registerSend(cli: CAC): void {
     .option("--inline <path>", "Inline part referenced by Content-ID (repeatable)", many)
     .option("--raw <path>", "Send a complete RFC 5322 message from PATH or - (stdin) unchanged", many)
     .option("--dry-run", "Print the envelope and message that would be sent; do not connect")
+    .option("--queue", "Put the message in the durable queue and return with its queue ID (smtpkit queue)")
+    .option(
+      "--data-dir <dir>",
+      "With --queue: where queue.sqlite lives (default $XDG_DATA_HOME/smtpkit)",
+      many,
+    )
     // Connection
     .option(
       "-s, --server <host[:port]>",

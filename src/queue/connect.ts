@@ -18,6 +18,8 @@ export interface ConnectContext {
   hostname: string;
   /** Reads a route's secret; throws (with a message worth showing) when it cannot. */
   readSecret(source: SecretSource, what: string): Promise<string | undefined>;
+  /** Port on MX hosts when the route names none; default 25. */
+  mxPort?: number;
 }
 
 export interface Connected {
@@ -148,7 +150,12 @@ export async function connectDestination(
   let last: ConnectError | undefined;
   for (const host of hosts) {
     try {
-      const options = await clientOptionsFor(route, host.exchange, route.port ?? SMTP_PORT, context);
+      const options = await clientOptionsFor(
+        route,
+        host.exchange,
+        route.port ?? context.mxPort ?? SMTP_PORT,
+        context,
+      );
       return { client: await SmtpClient.connect(options), remoteMta: host.exchange };
     } catch (error) {
       last = asConnectError(error, host.exchange);

@@ -60,6 +60,8 @@ export interface EngineOptions {
   batchSize?: number;
   pollIntervalMs?: number;
   readSecret?: ConnectContext["readSecret"];
+  /** Port on MX hosts when the route names none: 25 (the CLI's SMTPKIT_MX_PORT test hook changes it). */
+  mxPort?: number;
   /** One report per attempt at a message (for logs). */
   onAttempt?: (report: AttemptReport) => void;
 }
@@ -134,6 +136,7 @@ export class DeliveryEngine {
       resolver: options.resolver ?? createResolver(),
       hostname,
       readSecret: options.readSecret ?? readSecret,
+      ...(options.mxPort === undefined ? {} : { mxPort: options.mxPort }),
     };
     this.#onAttempt = options.onAttempt;
     this.#ids = selection?.ids === undefined ? undefined : new Set(selection.ids);

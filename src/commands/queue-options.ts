@@ -1,0 +1,148 @@
+/** Flag values of `smtpkit queue`: durations, queue IDs (also from standard input), the queue file. */
+import { hostname } from "node:os";
+import { createResolver } from "../net/dns.ts";
+import type { EngineOptions } from "../queue/delivery-engine.ts";
+import { defaultDataDir, openQueue, queuePath } from "../queue/open-queue.ts";
+import { normalizeQueueId } from "../queue/queue-id.ts";
+import { parseRouteTarget, RouteTargetError } from "../queue/route.ts";
+import type { Queue, QueueId } from "../queue/types.ts";
+import { CliError, ExitCode, UsageError } from "./exit-codes.ts";
+import { numberOption, type OptionValue, stringOption } from "./option-values.ts";
+
+type Options = Record<string, unknown>;
+
+export const opt = (options: Options, name: string): OptionValue => options[name] as OptionValue;
+
+const UNIT_MS: Record<string, number> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+};
+
+/** "300", "300s", "5m", "4h", "5d", "1w", or several joined ("1h30m"); a bare number is seconds, as in Postfix. */
+export function parseDuration(text: string, flag: string): number {
+  const trimmed = text.trim().toLowerCase();
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed) * 1000;
+  const part = /(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/g;
+  let total = 0;
+  let consumed = 0;
+  for (const match of trimmed.matchAll(part)) {
+    if (match.index !== consumed) break;
+    total += Number(match[1]) * (UNIT_MS[match[2] ?? "s"] ?? 1000);
+    consumed += match[0].length;
+  }
+  if (consumed === 0 || consumed !== trimmed.length) {
+    throw new UsageError(`${flag} wants a duration such as 300s, 5m, 4h or 5d, not '${text}'`);
+  }
+  return total;
+}
+
+export function durationOption(value: OptionValue, flag: string): number | undefined {
+  const text = stringOption(value);
+  return text === undefined ? undefined : parseDuration(text, flag);
+}
+
+/** The queue file: `--data-dir DIR`/queue.sqlite, else $XDG_DATA_HOME/smtpkit/queue.sqlite. */
+export function queueFile(options: Options): string {
+  return queuePath(stringOption(opt(options, "dataDir")) ?? defaultDataDir());
+}
+
+export function openQueueOrFail(options: Options): Queue {
+  const path = queueFile(options);
+  try {
+    return openQueue({ path });
+  } catch (error) {
+    const text = error instanceof Error ? error.message : String(error);
+    throw new CliError(`cannot open the queue ${path}: ${text}`, ExitCode.config);
+  }
+}
+
+async function readStdinText(): Promise<string> {
+  return new Response(Bun.stdin.stream()).text();
+}
+
+/**
+ * Queue IDs from the arguments; "-" reads more from standard input, separated by white space (so
+ * `queue list --json | jq -r '.[].id' | smtpkit queue hold -` works). Case does not matter.
+ */
+export async function readIds(
+  args: readonly string[],
+  readStdin: () => Promise<string> = readStdinText,
+): Promise<QueueId[]> {
+  const words: string[] = [];
+  for (const arg of args) {
+    if (arg === "-") words.push(...(await readStdin()).split(/\s+/).filter((w) => w !== ""));
+    else words.push(arg);
+  }
+  const ids: QueueId[] = [];
+  for (const word of words) {
+    const id = normalizeQueueId(word);
+    if (id === undefined) throw new UsageError(`'${word}' is not a queue ID (see smtpkit queue list)`);
+    if (!ids.includes(id)) ids.push(id);
+  }
+  return ids;
+}
+
+/** RFC 5321 §4.5.4.1 / IANA: MX hosts take mail on port 25. */
+const MX_PORT = 25;
+
+/**
+ * The same test hook `send` reads (SMTPKIT_MX_PORT): interop tests run MX hosts on loopback ports
+ * other than 25, which only root could bind. An environment variable, so no flag shows in --help.
+ */
+export function mxPortFromEnvironment(env: Record<string, string | undefined> = process.env): number {
+  const text = env.SMTPKIT_MX_PORT;
+  if (text === undefined || text === "") return MX_PORT;
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new UsageError(`SMTPKIT_MX_PORT must be a port 1-65535, not '${text}'`);
+  }
+  return port;
+}
+
+/** The delivery flags shared by `queue run` and `queue flush`. */
+export function engineOptions(options: Options): EngineOptions {
+  const engine: EngineOptions = { hostname: stringOption(opt(options, "hostname")) ?? hostname() };
+  const dns = stringOption(opt(options, "dns"));
+  if (dns !== undefined) {
+    try {
+      engine.resolver = createResolver(dns);
+    } catch (error) {
+      throw new UsageError(`--dns: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  const concurrency = numberOption(opt(options, "concurrency"), "--concurrency", 1);
+  if (concurrency !== undefined) engine.concurrency = Math.floor(concurrency);
+  const perDestination = numberOption(opt(options, "perDestination"), "--per-destination", 1);
+  if (perDestination !== undefined) engine.perDestination = Math.floor(perDestination);
+  const backoffMin = durationOption(opt(options, "backoffMin"), "--backoff-min");
+  if (backoffMin !== undefined) engine.backoffMinMs = backoffMin;
+  const backoffMax = durationOption(opt(options, "backoffMax"), "--backoff-max");
+  if (backoffMax !== undefined) engine.backoffMaxMs = backoffMax;
+  if ((engine.backoffMinMs ?? 0) > (engine.backoffMaxMs ?? Number.POSITIVE_INFINITY)) {
+    throw new UsageError("--backoff-min must not be larger than --backoff-max");
+  }
+  const maxAge = durationOption(opt(options, "maxAge"), "--max-age");
+  if (maxAge !== undefined) engine.maxAgeMs = maxAge;
+  const delayWarning = durationOption(opt(options, "delayWarning"), "--delay-warning");
+  if (delayWarning !== undefined && delayWarning > 0) engine.delayWarningMs = delayWarning;
+  const dsnRoute = stringOption(opt(options, "dsnRoute"));
+  if (dsnRoute !== undefined) {
+    const secret = {
+      env: stringOption(opt(options, "dsnPasswordEnv")),
+      file: stringOption(opt(options, "dsnPasswordFile")),
+      command: stringOption(opt(options, "dsnPasswordCmd")),
+    };
+    try {
+      engine.dsnRoute = parseRouteTarget(dsnRoute, { secret });
+    } catch (error) {
+      if (error instanceof RouteTargetError) throw new UsageError(`--dsn-route: ${error.message}`);
+      throw error;
+    }
+  }
+  engine.mxPort = mxPortFromEnvironment();
+  return engine;
+}
