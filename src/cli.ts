@@ -87,4 +87,14 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-if (import.meta.main) await main(process.argv);
+// A reader that goes away (`smtpkit probe ... | head`) is not an error worth a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") process.exit(0);
+    throw error;
+  });
+}
+
+// No top-level await: `bun build --compile --bytecode` precompiles only modules without it,
+// which halves the binary's start-up time (it matters for `send` from cron and scripts).
+if (import.meta.main) void main(process.argv);

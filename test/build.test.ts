@@ -41,7 +41,16 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "smtpkit-build-"));
   binary = join(dir, "smtpkit");
   const build = Bun.spawnSync(
-    [process.execPath, "build", "--compile", join(root, "src/cli.ts"), "--outfile", binary],
+    [
+      process.execPath,
+      "build",
+      "--compile",
+      "--bytecode",
+      "--format=esm",
+      join(root, "src/cli.ts"),
+      "--outfile",
+      binary,
+    ],
     { stdout: "pipe", stderr: "pipe", cwd: root },
   );
   if (build.exitCode !== 0) throw new Error(`bun build --compile failed: ${build.stderr.toString()}`);
