@@ -5,6 +5,7 @@
  */
 import { formatPath, type Path } from "../core/address.ts";
 import { verifyCramMd5 } from "../core/auth-server.ts";
+import { readMessage } from "../core/bytes.ts";
 import type { Envelope } from "../core/envelope.ts";
 import { SmtpError } from "../core/errors.ts";
 import { type EsmtpParam, formatMailParams, formatRcptParams } from "../core/esmtp-params.ts";
@@ -54,28 +55,11 @@ export function storedEnvelope(envelope: Envelope, session: SessionInfo): Stored
   return stored;
 }
 
-async function collect(message: AsyncIterable<Uint8Array>, prefix: Uint8Array): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [prefix];
-  let size = prefix.length;
-  for await (const chunk of message) {
-    chunks.push(chunk);
-    size += chunk.length;
-  }
-  const raw = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    raw.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return raw;
-}
-
 export function catcherBackend(options: CatcherOptions): Backend {
   const { chaos, users } = options;
   const now = options.now ?? (() => new Date());
   const backend: Backend = {
     async data(session, envelope, message) {
-      if (!chaos.idle) await chaos.apply("data");
       const received = receivedHeader({
         heloName: session.heloName,
         remoteAddress: session.remoteAddress,
@@ -88,7 +72,7 @@ export function catcherBackend(options: CatcherOptions): Backend {
         recipient: envelope.recipients.length === 1 ? pathText(envelope.recipients[0]!.path) : undefined,
         date: now(),
       });
-      const raw = await collect(message, encoder.encode(received));
+      const raw = await readMessage(message, encoder.encode(received));
       if (!chaos.idle) await chaos.apply("dot");
       let queueId: string | undefined;
       if (options.forward) queueId = await options.forward(raw, envelope, session);
@@ -104,6 +88,8 @@ export function catcherBackend(options: CatcherOptions): Backend {
   backend.helo = () => (chaos.idle ? undefined : chaos.apply("helo"));
   backend.mail = () => (chaos.idle ? undefined : chaos.apply("mail"));
   backend.rcpt = () => (chaos.idle ? undefined : chaos.apply("rcpt"));
+  // "data" is the reply to DATA (or the first BDAT) itself, as smtp-sink's -f DATA: no 354 first.
+  backend.dataStart = () => (chaos.idle ? undefined : chaos.apply("data"));
   backend.auth = async (_session, _mechanism, username, password: string | CramMd5Proof) => {
     if (!chaos.idle) await chaos.apply("auth");
     if (!users) return;
