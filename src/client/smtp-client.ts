@@ -14,6 +14,7 @@
  */
 
 import { chooseSaslMechanism, SaslError } from "../core/auth-client.ts";
+import { readMessage } from "../core/bytes.ts";
 import type { Capabilities } from "../core/capabilities.ts";
 import {
   type ClientEvent,
@@ -408,7 +409,7 @@ export class SmtpClient {
     const useBdat = traits.binary === true || (caps.chunking && chunkingAllowed);
     if (stream !== undefined && useBdat && !this.session.pipelining) {
       // Streamed BDAT needs PIPELINING (each chunk would wait for its reply): gather it instead.
-      prepared = new PreparedMessage(await collect(stream), opts);
+      prepared = new PreparedMessage(await readMessage(stream), opts);
       stream = undefined;
     }
     let body: TransactionBody;
@@ -786,20 +787,4 @@ function describeStage(stage: ClientErrorStage): string {
 
 function describeTls(info: TlsInfo): string {
   return `${info.protocol} ${info.cipher}${info.authorized ? "" : `, certificate not verified: ${info.authorizationError ?? "unknown reason"}`}`;
-}
-
-async function collect(stream: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of stream) {
-    parts.push(chunk);
-    total += chunk.length;
-  }
-  const bytes = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    bytes.set(p, at);
-    at += p.length;
-  }
-  return bytes;
 }

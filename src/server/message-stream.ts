@@ -99,19 +99,5 @@ export class MessageStream implements AsyncIterable<Uint8Array> {
 
 const EMPTY = new Uint8Array(0);
 
-/** Reads a whole message into one buffer (for backends that want it at once, and for tests). */
-export async function readMessage(message: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of message) {
-    chunks.push(chunk);
-    total += chunk.length;
-  }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
-}
+/** For backends that want the whole message at once (and for tests); see src/core/bytes.ts. */
+export { readMessage } from "../core/bytes.ts";
