@@ -7,7 +7,10 @@ export const MAILBOX_FILE_NAME = "mailbox.sqlite";
 export interface OpenStoreOptions {
   /** A database file path, or ":memory:" for `--memory`. */
   path: string;
-  /** Oldest messages are pruned beyond this many; 0 keeps everything. Default 5000. */
+  /**
+   * Oldest messages are pruned beyond this many; 0 keeps everything. Default 5000. Arrivals may
+   * overshoot it by 1% before a commit prunes back to it (prune() goes back to it at once).
+   */
   maxMessages?: number;
   /** Messages older than this are pruned; unset keeps them regardless of age. */
   maxAgeMs?: number;

@@ -29,6 +29,8 @@ export const DEFAULT_PAGE_LIMIT = 50;
 const GROUP_COMMIT_MAX_MESSAGES = 1000;
 /** ...or this many octets (a few 25 MiB messages), so memory stays bounded under load. */
 const GROUP_COMMIT_MAX_BYTES = 64 * 1024 * 1024;
+/** How far past maxMessages the mailbox may grow before a commit prunes it back. */
+const PRUNE_SLACK_FRACTION = 0.01;
 /** Body indexing waits until no message arrived for this long, so it never competes with SMTP. */
 const IDLE_INDEX_DELAY_MS = 250;
 /** Messages parsed per indexing step; between steps the event loop serves other work. */
@@ -264,7 +266,7 @@ export class SqliteMessageStore implements MessageStore {
         this.#insertRaw.run(Number(result.lastInsertRowid), message.raw);
       }
       this.#total += batch.length;
-      this.#pruneByCount();
+      this.#pruneByCount(Math.floor(this.#maxMessages * PRUNE_SLACK_FRACTION));
     })();
     this.#added += batch.length;
     for (const message of batch) this.#addedBytes += message.raw.length;
@@ -497,9 +499,14 @@ export class SqliteMessageStore implements MessageStore {
     return deleted;
   }
 
-  /** Runs inside the commit's transaction, so the mailbox never holds more than the limit. */
-  #pruneByCount(): void {
-    if (this.#maxMessages <= 0 || this.#total <= this.#maxMessages) return;
+  /**
+   * Prunes down to maxMessages once the mailbox holds more than maxMessages + slack. Commits pass a
+   * slack of 1% (as Mailpit, which prunes on a timer, overshoots too): deleting the oldest rows
+   * rewrites pages at the start of every table, and doing that for 50 messages at once instead of
+   * for each batch saves a good share of what a commit writes.
+   */
+  #pruneByCount(slack = 0): void {
+    if (this.#maxMessages <= 0 || this.#total <= this.#maxMessages + slack) return;
     const excess = this.#total - this.#maxMessages;
     const cutoff = this.#db
       .query<{ seq: number }, [number]>("SELECT seq FROM messages ORDER BY seq LIMIT 1 OFFSET ?")

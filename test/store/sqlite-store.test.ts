@@ -219,6 +219,18 @@ describe("retention", () => {
     expect(store.stats().deletedMessages).toBe(2);
   });
 
+  test("arrivals may overshoot maxMessages by 1% before a commit prunes back", async () => {
+    const store = track(openStore({ path: ":memory:", maxMessages: 200 }));
+    for (let index = 0; index < 202; index++) await store.add(plain(`m${index}`), envelope([]));
+    expect((await store.count()).total).toBe(202);
+    await store.add(plain("one too many"), envelope([]));
+    expect((await store.count()).total).toBe(200);
+    await store.add(plain("again"), envelope([]));
+    expect(await store.prune()).toBe(1);
+    expect((await store.count()).total).toBe(200);
+    expect((await store.latest())?.subject).toBe("again");
+  });
+
   test("maxMessages 0 keeps everything", async () => {
     const store = track(openStore({ path: ":memory:", maxMessages: 0 }));
     await Promise.all(Array.from({ length: 30 }, (_, index) => store.add(plain(`m${index}`), envelope([]))));
