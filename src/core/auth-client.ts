@@ -8,11 +8,11 @@
  * password (or, for CRAM-MD5, what would allow an offline guess at it).
  */
 
-import { createHmac } from "node:crypto";
+import { cramMd5Digest } from "./cram-md5.ts";
+import { SASL_MECHANISMS, type SaslMechanism } from "./sasl-mechanisms.ts";
 
-export type SaslMechanism = "PLAIN" | "LOGIN" | "CRAM-MD5" | "XOAUTH2";
-
-export const SASL_MECHANISMS: readonly SaslMechanism[] = ["PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2"];
+// probe's option parsing and interactive mode take the list from here, beside createSaslClient.
+export { isSaslMechanism, SASL_MECHANISMS, type SaslMechanism } from "./sasl-mechanisms.ts";
 
 export interface SaslCredentials {
   username: string;
@@ -105,9 +105,7 @@ class CramMd5Client implements SaslClient {
   respond(challenge: string): SaslResponse {
     if (this.answered) throw new SaslError("CRAM-MD5: the server sent a second challenge");
     this.answered = true;
-    const digest = createHmac("md5", this.credentials.password)
-      .update(decodeChallenge(challenge))
-      .digest("hex");
+    const digest = cramMd5Digest(this.credentials.password, decodeChallenge(challenge));
     return { text: base64(`${this.credentials.username} ${digest}`), secret: true };
   }
 }
@@ -128,10 +126,6 @@ class XOAuth2Client implements SaslClient {
   respond(): SaslResponse {
     return { text: "", secret: false };
   }
-}
-
-export function isSaslMechanism(name: string): name is SaslMechanism {
-  return (SASL_MECHANISMS as readonly string[]).includes(name);
 }
 
 export function createSaslClient(mechanism: string, credentials: SaslCredentials): SaslClient {

@@ -5,21 +5,29 @@
  * the time, which come in from outside so this stays free of I/O and clocks.
  */
 
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
+import { cramMd5Digest } from "./cram-md5.ts";
 import { SmtpError } from "./errors.ts";
+import { SASL_MECHANISMS, type SaslMechanism } from "./sasl-mechanisms.ts";
 
-export type SaslMechanism = "PLAIN" | "LOGIN" | "CRAM-MD5";
+/** The server does not speak XOAUTH2: checking a bearer token needs an OAuth issuer behind it. */
+export type ServerSaslMechanism = Exclude<SaslMechanism, "XOAUTH2">;
 
-export const SASL_MECHANISMS: readonly SaslMechanism[] = ["PLAIN", "LOGIN", "CRAM-MD5"];
+export const SERVER_SASL_MECHANISMS: readonly ServerSaslMechanism[] = SASL_MECHANISMS.filter(
+  (m): m is ServerSaslMechanism => m !== "XOAUTH2",
+);
 
 /** Mechanisms that send the password itself, so need TLS off loopback (RFC 4954 §4). */
 export function isPlainTextMechanism(mechanism: string): boolean {
   return mechanism === "PLAIN" || mechanism === "LOGIN";
 }
 
-export function isSaslMechanism(name: string): name is SaslMechanism {
-  return (SASL_MECHANISMS as readonly string[]).includes(name);
+export function isServerSaslMechanism(name: string): name is ServerSaslMechanism {
+  return (SERVER_SASL_MECHANISMS as readonly string[]).includes(name);
 }
+
+/** The name server-session.ts imports; it means the server's subset. */
+export { isServerSaslMechanism as isSaslMechanism };
 
 /** What the client proved, for the auth hook to check. */
 export type SaslCredentials =
@@ -51,14 +59,14 @@ export function cramMd5Challenge(random: string, timeMs: number, hostname: strin
 
 /** Checks a CRAM-MD5 response: the lower-case hex HMAC-MD5 of the challenge keyed with the password. */
 export function verifyCramMd5(password: string, challenge: string, response: string): boolean {
-  const expected = Buffer.from(createHmac("md5", password).update(challenge).digest("hex"));
+  const expected = Buffer.from(cramMd5Digest(password, challenge));
   const given = Buffer.from(response.toLowerCase());
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
-/** The client's side of CRAM-MD5, for tests and the client: "username hexdigest". */
+/** The client's side of CRAM-MD5, for tests: "username hexdigest". */
 export function cramMd5Response(username: string, password: string, challenge: string): string {
-  return `${username} ${createHmac("md5", password).update(challenge).digest("hex")}`;
+  return `${username} ${cramMd5Digest(password, challenge)}`;
 }
 
 /**
@@ -71,7 +79,7 @@ export class SaslServer {
   private challenge: string | undefined;
 
   constructor(
-    readonly mechanism: SaslMechanism,
+    readonly mechanism: ServerSaslMechanism,
     /** Produces a CRAM-MD5 challenge; only called for that mechanism. */
     private readonly newChallenge: () => string = () => {
       throw new Error("CRAM-MD5 needs a challenge source");

@@ -1,0 +1,9 @@
+import { createHmac } from "node:crypto";
+
+/**
+ * RFC 2195 §2: the lower-case hex HMAC-MD5 of the challenge, keyed with the password. The
+ * client hashes the challenge bytes as the server sent them; the server its own text.
+ */
+export function cramMd5Digest(password: string, challenge: string | Uint8Array): string {
+  return createHmac("md5", password).update(challenge).digest("hex");
+}
