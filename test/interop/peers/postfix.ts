@@ -7,7 +7,7 @@
 // maillog_file is outside maillog_file_prefixes; the prefixes are set to the instance's directory.
 
 import { readFileSync } from "node:fs";
-import { chmod, chown, mkdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, readFile, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { freePort, LOOPBACK } from "./ports.ts";
 import { requirePeer } from "./require-peer.ts";
@@ -21,6 +21,8 @@ const DEFAULT_HOSTNAME = "postfix.test";
 /** How long to wait for a killed master to disappear. */
 const STOP_GRACE_MS = 5000;
 const STOP_POLL_MS = 20;
+/** How far back configuration files are dated (see writeConfig). */
+const CONFIG_AGE_MS = 60_000;
 
 export interface PostfixOptions {
   /** Default: a free loopback port. */
@@ -121,6 +123,16 @@ function masterCf(port: number): string {
     "retry unix - - n - - error",
     "postlog unix-dgram n - n - 1 postlogd",
   ].join("\n")}\n`;
+}
+
+/**
+ * Postfix will not read a configuration file modified within the last second (it sleeps in 300 ms
+ * steps until the file is older, measured: 1.5-2 s per start), so ours are dated a minute back.
+ */
+async function writeConfig(path: string, text: string): Promise<void> {
+  await writeFile(path, text);
+  const past = new Date(Date.now() - CONFIG_AGE_MS);
+  await utimes(path, past, past);
 }
 
 async function placeTls(
@@ -237,8 +249,8 @@ export async function startPostfix(options: PostfixOptions = {}): Promise<Postfi
     await chown(dataDir, owner.uid, owner.gid);
     const tlsFiles = options.tls ? await placeTls(options.tls, configDir) : null;
     const port = options.port ?? (await freePort());
-    await writeFile(join(configDir, "main.cf"), mainCf(dir, options, tlsFiles));
-    await writeFile(join(configDir, "master.cf"), masterCf(port));
+    await writeConfig(join(configDir, "main.cf"), mainCf(dir, options, tlsFiles));
+    await writeConfig(join(configDir, "master.cf"), masterCf(port));
 
     await createQueueDirectories(queueDir, owner);
     const start = await runProcess([postfix, "-c", configDir, "start"], { timeoutMs: 30_000 });
