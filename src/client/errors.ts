@@ -1,6 +1,7 @@
 import type { ClientStage } from "../core/client-session.ts";
+import { ProtocolError } from "../core/errors.ts";
 import type { Reply } from "../core/reply.ts";
-import type { NetErrorKind } from "../net/net-error.ts";
+import { NetError, type NetErrorKind } from "../net/net-error.ts";
 
 /** Where a client error happened: a reply stage, or the steps around them. */
 export type ClientErrorStage = ClientStage | "connect" | "tls" | "message";
@@ -67,4 +68,24 @@ export class SmtpClientError extends Error {
 function defaultTemporary(kind: ClientErrorKind, reply: Reply | undefined): boolean {
   if (reply !== undefined) return reply.code >= 400 && reply.code < 500;
   return kind === "network" || kind === "timeout" || kind === "closed";
+}
+
+/**
+ * Wraps what a connect, a handshake or a socket threw, keeping a NetError's kind for exit codes
+ * and retry decisions; anything unclassified counts as a reset connection.
+ */
+export function networkError(stage: ClientErrorStage, error: unknown): SmtpClientError {
+  if (error instanceof SmtpClientError) return error;
+  if (error instanceof NetError) {
+    return new SmtpClientError("network", stage, error.message, {
+      netKind: error.kind,
+      temporary: error.temporary,
+      cause: error,
+    });
+  }
+  if (error instanceof ProtocolError) {
+    return new SmtpClientError("protocol", stage, error.message, { cause: error, temporary: true });
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new SmtpClientError("network", stage, message, { netKind: "reset", cause: error });
 }

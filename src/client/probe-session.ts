@@ -14,7 +14,7 @@ import type { ClientTlsOptions, Connection, TlsInfo } from "../net/connection.ts
 import type { Resolver } from "../net/dns.ts";
 import { NetError } from "../net/net-error.ts";
 import { connect } from "../net/tcp-client.ts";
-import { SmtpClientError } from "./errors.ts";
+import { networkError, SmtpClientError } from "./errors.ts";
 import { type ClientTimeouts, timeoutFor } from "./timeouts.ts";
 import type { ClientTranscriptLine } from "./transcript.ts";
 
@@ -65,20 +65,6 @@ function elapsedSince(start: number): number {
   return performance.now() - start;
 }
 
-/** Wraps what connect() or a handshake threw, keeping the NetError's kind for exit codes. */
-function networkError(error: unknown, stage: "connect" | "tls"): SmtpClientError {
-  if (error instanceof SmtpClientError) return error;
-  if (error instanceof NetError) {
-    return new SmtpClientError("network", stage, error.message, {
-      netKind: error.kind,
-      temporary: error.temporary,
-      cause: error,
-    });
-  }
-  const message = error instanceof Error ? error.message : String(error);
-  return new SmtpClientError("network", stage, message, { cause: error });
-}
-
 export class ProbeSession {
   readonly session: ClientSession;
   private readonly events: ClientEvent[] = [];
@@ -123,7 +109,7 @@ export class ProbeSession {
         ...(options.implicitTls === true ? { tls: options.tls } : {}),
       });
     } catch (error) {
-      throw networkError(error, "connect");
+      throw networkError("connect", error);
     }
     const ms = elapsedSince(start);
     note(
@@ -271,7 +257,7 @@ export class ProbeSession {
     try {
       info = await Promise.race([handshake, timeout]);
     } catch (error) {
-      const wrapped = networkError(error, "tls");
+      const wrapped = networkError("tls", error);
       this.failure = wrapped;
       throw wrapped;
     } finally {

@@ -24,15 +24,13 @@ import {
 } from "../core/client-session.ts";
 import { formatCommand } from "../core/command.ts";
 import type { Envelope } from "../core/envelope.ts";
-import { ProtocolError } from "../core/errors.ts";
 import type { Reply } from "../core/reply.ts";
 import type { Connection } from "../net/connection.ts";
 import type { Resolver } from "../net/dns.ts";
-import { NetError } from "../net/net-error.ts";
 import { connect as tcpConnect } from "../net/tcp-client.ts";
 import type { TlsInfo } from "../net/tls-info.ts";
 import type { ClientTlsOptions } from "../net/tls-upgrade.ts";
-import { type ClientErrorStage, SmtpClientError } from "./errors.ts";
+import { type ClientErrorStage, networkError, SmtpClientError } from "./errors.ts";
 import { PreparedMessage } from "./prepared-message.ts";
 import { type ClientTimeouts, resolveTimeouts, timeoutFor } from "./timeouts.ts";
 import { type MessageTraits, planTransaction } from "./transaction-plan.ts";
@@ -749,22 +747,6 @@ export class SmtpClient {
     }
     this.close();
   }
-}
-
-function networkError(stage: ClientErrorStage, error: unknown): SmtpClientError {
-  if (error instanceof SmtpClientError) return error;
-  if (error instanceof NetError) {
-    return new SmtpClientError("network", stage, error.message, {
-      netKind: error.kind,
-      temporary: error.temporary,
-      cause: error,
-    });
-  }
-  if (error instanceof ProtocolError) {
-    return new SmtpClientError("protocol", stage, error.message, { cause: error, temporary: true });
-  }
-  const message = error instanceof Error ? error.message : String(error);
-  return new SmtpClientError("network", stage, message, { netKind: "reset", cause: error });
 }
 
 function replyText(reply: Reply): string {
