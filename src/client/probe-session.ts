@@ -16,6 +16,7 @@ import { NetError } from "../net/net-error.ts";
 import { connect } from "../net/tcp-client.ts";
 import { networkError, SmtpClientError } from "./errors.ts";
 import { type ClientTimeouts, timeoutFor } from "./timeouts.ts";
+import { boundedHandshake } from "./tls-handshake.ts";
 import type { ClientTranscriptLine } from "./transcript.ts";
 
 export interface ProbeSessionOptions {
@@ -244,24 +245,13 @@ export class ProbeSession {
   private async completeTls(): Promise<TlsInfo> {
     const handshake = this.handshake ?? this.beginTls();
     this.handshake = undefined;
-    // src/net does not bound the handshake; a server that never answers the ClientHello would hang us.
-    const ms = this.options.timeouts.command;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        reject(new SmtpClientError("timeout", "tls", `TLS handshake not done within ${ms / 1000} s`));
-        this.connection.destroy();
-      }, ms);
-    });
     let info: TlsInfo;
     try {
-      info = await Promise.race([handshake, timeout]);
+      info = await boundedHandshake(handshake, this.connection, this.options.timeouts.command);
     } catch (error) {
       const wrapped = networkError("tls", error);
       this.failure = wrapped;
       throw wrapped;
-    } finally {
-      clearTimeout(timer);
     }
     // Before decrypted data can flow (src/net delays it by a macrotask), so nothing is misread.
     this.session.tlsEstablished();

@@ -33,6 +33,7 @@ import type { ClientTlsOptions } from "../net/tls-upgrade.ts";
 import { type ClientErrorStage, networkError, SmtpClientError } from "./errors.ts";
 import { PreparedMessage } from "./prepared-message.ts";
 import { type ClientTimeouts, resolveTimeouts, timeoutFor } from "./timeouts.ts";
+import { boundedHandshake } from "./tls-handshake.ts";
 import { type MessageTraits, planTransaction } from "./transaction-plan.ts";
 import type { ClientTranscriptLine } from "./transcript.ts";
 
@@ -564,11 +565,17 @@ export class SmtpClient {
   private async upgrade(): Promise<void> {
     const started = now();
     // The session ignores anything until tlsEstablished(); the connection drops unread plaintext.
+    // No reply is awaited during the handshake, so the idle timer is off and the command timeout
+    // bounds the handshake as a whole instead.
     this.connection.setIdleTimeout(0, () => {});
     this.idleMs = -1;
     let info: TlsInfo;
     try {
-      info = await this.connection.startTls({ servername: this.options.host, ...this.options.tls });
+      info = await boundedHandshake(
+        this.connection.startTls({ servername: this.options.host, ...this.options.tls }),
+        this.connection,
+        this.timeouts.command,
+      );
     } catch (error) {
       const failure = networkError("tls", error);
       this.fail(failure);

@@ -498,6 +498,29 @@ describe("SmtpClient", () => {
     await server.done();
   });
 
+  test("STARTTLS answered, then no handshake: a timeout at stage tls, bounded by the command timeout", async () => {
+    const server = await serve(async (p) => {
+      await greet(p, "250-mx.test\r\n250 STARTTLS\r\n");
+      expect(await p.line()).toBe("STARTTLS");
+      p.send("220 2.0.0 ready\r\n");
+      // The ClientHello arrives and is never answered.
+      await p.closed();
+    });
+    const error = await expectClientError(
+      SmtpClient.connect(
+        options(server.port, {
+          host: "localhost",
+          starttls: "always",
+          tls: { ca: pki.ca.cert },
+          timeouts: { command: 200 },
+        }),
+      ),
+    );
+    expect(error).toMatchObject({ kind: "timeout", stage: "tls", netKind: "timeout", temporary: true });
+    expect(error.message).toContain("TLS handshake");
+    await server.done();
+  });
+
   test("starttls always, not offered: tls-unavailable", async () => {
     const server = await serve(async (p) => {
       await greet(p);
