@@ -1,5 +1,6 @@
-import { mkdir } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { createSecureContext } from "node:tls";
 import pkg from "../../package.json" with { type: "json" };
 import { ChaosSettingsError, parseDelaySpec, parseFailSpec } from "../http/chaos.ts";
 import type { HttpApi } from "../http/start-http-api.ts";
@@ -70,16 +71,30 @@ async function tlsOptions(
     for (const path of [certPath, keyPath]) {
       if (!(await Bun.file(path).exists())) throw new CliError(`${path} does not exist`, ExitCode.noInput);
     }
-    return { cert: await Bun.file(certPath).text(), key: await Bun.file(keyPath).text() };
+    const given = { cert: await Bun.file(certPath).text(), key: await Bun.file(keyPath).text() };
+    // A file that is not PEM, or a key that does not match, would otherwise surface only at the
+    // first STARTTLS, as a failed handshake on the client's side.
+    try {
+      createSecureContext(given);
+    } catch (error) {
+      throw new CliError(
+        `--tls-cert ${certPath} / --tls-key ${keyPath}: ${errorText(error)}`,
+        ExitCode.config,
+      );
+    }
+    return given;
   }
   if (dataDir === undefined) return makeSelfSignedCertificate(hostname);
-  const cert = Bun.file(join(dataDir, `tls-${hostname}.crt`));
-  const key = Bun.file(join(dataDir, `tls-${hostname}.key`));
+  const certPathKept = join(dataDir, `tls-${hostname}.crt`);
+  const keyPathKept = join(dataDir, `tls-${hostname}.key`);
+  const cert = Bun.file(certPathKept);
+  const key = Bun.file(keyPathKept);
   if ((await cert.exists()) && (await key.exists()))
     return { cert: await cert.text(), key: await key.text() };
   const made = await makeSelfSignedCertificate(hostname);
-  await Bun.write(key, made.key, { mode: 0o600 });
-  await Bun.write(cert, made.cert);
+  // Bun.write ignored `mode` here (measured on Bun 1.4.4: the key came out 0644); writeFile honours it.
+  await writeFile(keyPathKept, made.key, { mode: 0o600 });
+  await writeFile(certPathKept, made.cert);
   return made;
 }
 
@@ -93,6 +108,10 @@ function listenAddresses(options: Options): ListenAddress[] {
   return addresses;
 }
 
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 function print(line: string): void {
   process.stdout.write(`${line}\n`);
 }
@@ -100,7 +119,14 @@ function print(line: string): void {
 export async function runServe(options: Options): Promise<void> {
   const memory = options.memory === true;
   const dataDir = memory ? undefined : (stringOption(opt(options, "dataDir")) ?? defaultDataDir());
-  if (dataDir !== undefined) await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  if (dataDir !== undefined) {
+    await mkdir(dataDir, { recursive: true, mode: 0o700 }).catch((error: unknown) => {
+      throw new CliError(
+        `cannot use ${dataDir} as the data directory: ${errorText(error)}`,
+        ExitCode.noInput,
+      );
+    });
+  }
   const hostname = stringOption(opt(options, "hostname")) ?? (await import("node:os")).hostname();
   const httpText = stringOption(opt(options, "http")) ?? "127.0.0.1:8025";
   const http = httpText === "off" ? undefined : hostPort(httpText, "--http", 8025);
@@ -114,11 +140,16 @@ export async function runServe(options: Options): Promise<void> {
   const quiet = options.quiet === true;
   const logJson = options.logJson === true;
 
-  const store = openStore({
-    path: dataDir === undefined ? ":memory:" : join(dataDir, MAILBOX_FILE_NAME),
-    maxMessages: numberOption(opt(options, "maxMessages"), "--max-messages") ?? 5000,
-    ...(maxAge === undefined ? {} : { maxAgeMs: parseDuration(maxAge, "--max-age") }),
-  });
+  const mailbox = dataDir === undefined ? ":memory:" : join(dataDir, MAILBOX_FILE_NAME);
+  const maxMessages = numberOption(opt(options, "maxMessages"), "--max-messages") ?? 5000;
+  const maxAgeMs = maxAge === undefined ? undefined : parseDuration(maxAge, "--max-age");
+  let store: ReturnType<typeof openStore>;
+  try {
+    store = openStore({ path: mailbox, maxMessages, ...(maxAgeMs === undefined ? {} : { maxAgeMs }) });
+  } catch (error) {
+    // Not a database, unreadable, or locked: one line, not a stack trace.
+    throw new CliError(`cannot open the mailbox ${mailbox}: ${errorText(error)}`, ExitCode.noInput);
+  }
   const backend: Backend = catcherBackend({
     store,
     hostname,

@@ -4,8 +4,9 @@
 
 import { join } from "node:path";
 import { freePort, LOOPBACK } from "./peers/ports.ts";
-import { type Daemon, startDaemon } from "./peers/run-process.ts";
+import { type Daemon, type ProcessResult, runProcess, startDaemon } from "./peers/run-process.ts";
 import { makeTempDir, removeTempDir } from "./peers/temp-dir.ts";
+import { waitForBanner } from "./peers/wait-for-banner.ts";
 
 const CLI = join(import.meta.dir, "..", "..", "src", "cli.ts");
 /** Names serve in its banner, EHLO reply and Received lines. */
@@ -25,8 +26,14 @@ export interface ServeOptions {
   http?: boolean;
   /** SMTP port; default a free one. */
   port?: number;
-  /** More serve flags, e.g. ["--max-size", "64k"]. */
+  /**
+   * Pass neither --data-dir nor --memory, so serve picks its default ($XDG_DATA_HOME/smtpkit);
+   * give XDG_DATA_HOME in env to keep it inside a test directory.
+   */
+  defaultDataDir?: boolean;
+  /** More serve flags, e.g. ["--max-size", "64k"]. With --quiet, readiness is the SMTP banner. */
   args?: string[];
+  env?: Record<string, string>;
 }
 
 export interface ApiMessageSummary {
@@ -82,8 +89,11 @@ const PAGE = 1000;
 
 /** Starts `smtpkit serve` on loopback and waits until it says it is listening. */
 export async function startServe(options: ServeOptions = {}): Promise<ServeProcess> {
-  const ownDir = options.dataDir === undefined && options.memory !== true;
-  const dataDir = options.memory === true ? undefined : (options.dataDir ?? (await makeTempDir("serve")));
+  const noDir = options.memory === true || options.defaultDataDir === true;
+  const ownDir = options.dataDir === undefined && !noDir;
+  const dataDir = noDir ? undefined : (options.dataDir ?? (await makeTempDir("serve")));
+  const storage = options.memory ? ["--memory"] : dataDir === undefined ? [] : ["--data-dir", dataDir];
+  const quiet = options.args?.includes("--quiet") === true;
   try {
     for (let attempt = 1; ; attempt++) {
       const port = options.port ?? (await freePort());
@@ -98,12 +108,27 @@ export async function startServe(options: ServeOptions = {}): Promise<ServeProce
         options.http === false ? "off" : `${LOOPBACK}:${httpPort}`,
         "--hostname",
         SERVE_HOSTNAME,
-        ...(dataDir === undefined ? ["--memory"] : ["--data-dir", dataDir]),
+        ...storage,
         ...(options.args ?? []),
       ];
-      const daemon = startDaemon(command);
-      const ready = await daemon.waitForOutput(READY_LINE);
-      if (ready) return serveProcess(daemon, port, ready[2], dataDir, ownDir);
+      const daemon = startDaemon(command, options.env ? { env: options.env } : {});
+      const api = options.http === false ? undefined : `http://${LOOPBACK}:${httpPort}`;
+      if (quiet) {
+        // --quiet prints nothing when ready: the banner says it, and the API is up before it.
+        const greeted = await waitForBanner({
+          host: LOOPBACK,
+          port,
+          isAlive: daemon.isRunning,
+          accept: (greeting) => greeting.includes(SERVE_HOSTNAME),
+        })
+          .then(() => true)
+          .catch(() => false);
+        if (greeted) return serveProcess(daemon, port, api, dataDir, ownDir);
+        await daemon.stop();
+      } else {
+        const ready = await daemon.waitForOutput(READY_LINE);
+        if (ready) return serveProcess(daemon, port, ready[2], dataDir, ownDir);
+      }
       await daemon.exited;
       const retry =
         BIND_FAILED.test(daemon.output()) && options.port === undefined && attempt < BIND_ATTEMPTS;
@@ -179,6 +204,17 @@ function serveProcess(
     close,
     [Symbol.asyncDispose]: close,
   };
+}
+
+/** How long a serve that was expected to fail at start-up may run before it is killed. */
+const FAILING_START_TIMEOUT_MS = 15_000;
+
+/** Runs `smtpkit serve ARGS` to its end: for flags that must make it fail at start-up. */
+export function runServeCommand(args: string[], env?: Record<string, string>): Promise<ProcessResult> {
+  return runProcess([process.execPath, CLI, "serve", ...args], {
+    timeoutMs: FAILING_START_TIMEOUT_MS,
+    ...(env ? { env } : {}),
+  });
 }
 
 /**
