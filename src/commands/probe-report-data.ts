@@ -31,18 +31,6 @@ export function certificateReport(cert: CertificateInfo, now: number = Date.now(
   };
 }
 
-/**
- * Whether the chain itself verified. src/net folds the name check into `authorized` and reports
- * one reason; when the chain is fine and only the name is wrong, that reason is the name
- * mismatch, which Node words as "Hostname/IP does not match ..." (chain failures are OpenSSL
- * codes, see describeVerifyError).
- */
-export function chainVerified(info: TlsInfo): boolean {
-  if (info.authorized) return true;
-  if (info.nameMatches !== false) return false;
-  return /does not match/i.test(info.authorizationError ?? "");
-}
-
 export function tlsReport(
   mode: TlsReport["mode"],
   offered: boolean,
@@ -51,7 +39,6 @@ export function tlsReport(
   ms: number | null,
   error: string | null,
 ): TlsReport {
-  const chain = info === undefined ? null : chainVerified(info);
   return {
     mode,
     offered,
@@ -61,7 +48,7 @@ export function tlsReport(
     protocol: info?.protocol ?? null,
     cipher: info?.cipher ?? null,
     servername: info?.servername ?? null,
-    chainVerified: chain,
+    chainVerified: info?.chainVerified ?? null,
     nameMatches: info?.nameMatches ?? null,
     verified: info === undefined ? null : info.authorized,
     verifyError: info === undefined || info.authorized ? null : (info.authorizationError ?? "not verified"),

@@ -22,6 +22,11 @@ export interface TlsInfo {
   cipher: string;
   /** The peer's chain verified against the CA set and, on the client side, the name matched. */
   authorized: boolean;
+  /**
+   * The chain verifies to a trusted root and every certificate in it is within its dates,
+   * whatever names the leaf carries (on the server side: the client's certificate, if it sent one).
+   */
+  chainVerified: boolean;
   authorizationError?: string;
   /** Leaf first, then each issuer as far as it is known (sent by the peer or found in the CA set). */
   chain: CertificateInfo[];
@@ -89,37 +94,52 @@ export interface ClientCheck {
   expectedName: string | undefined;
 }
 
-/** TLS facts of an established socket. On the client side, the name check is folded into `authorized`. */
+/**
+ * Node's own name check (against the SNI, or "localhost" when none was sent), which it runs only
+ * once the chain verified and reports in `authorizationError` with this code. The name is checked
+ * here against the expected name instead, so this code leaves the chain verified.
+ */
+const NAME_MISMATCH = "ERR_TLS_CERT_ALTNAME_INVALID";
+
+/**
+ * TLS facts of an established socket. On the client side `chainVerified` and `nameMatches` are
+ * checked apart and `authorized` is both; `authorizationError` gives the chain's error first.
+ */
 export function tlsInfoOf(socket: tls.TLSSocket, client: ClientCheck | undefined): TlsInfo {
   const protocol = socket.getProtocol() ?? "unknown";
   const cipher = socket.getCipher()?.name ?? "unknown";
   const chain = peerChain(socket);
-  const chainError = socket.authorizationError ? String(socket.authorizationError) : undefined;
+  const verifyError = socket.authorizationError ? String(socket.authorizationError) : undefined;
 
   if (client === undefined) {
-    const info: TlsInfo = { protocol, cipher, authorized: socket.authorized, chain };
+    const info: TlsInfo = {
+      protocol,
+      cipher,
+      authorized: socket.authorized,
+      chainVerified: socket.authorized,
+      chain,
+    };
     const sni = (socket as { servername?: unknown }).servername;
     if (typeof sni === "string" && sni !== "") info.servername = sni;
-    if (chain.length > 0 && chainError !== undefined)
-      info.authorizationError = describeVerifyError(chainError);
+    if (chain.length > 0 && verifyError !== undefined)
+      info.authorizationError = describeVerifyError(verifyError);
     return info;
   }
 
-  const info: TlsInfo = { protocol, cipher, authorized: false, chain };
+  const chainError = verifyError === NAME_MISMATCH ? undefined : verifyError;
+  const chainVerified = chainError === undefined && (socket.authorized || verifyError === NAME_MISMATCH);
+  const info: TlsInfo = { protocol, cipher, authorized: false, chainVerified, chain };
   let nameError: string | undefined;
   if (client.expectedName !== undefined) {
     info.servername = client.expectedName;
     const leaf = socket.getPeerCertificate(false);
     const mismatch = isPresent(leaf) ? tls.checkServerIdentity(client.expectedName, leaf) : undefined;
     info.nameMatches = isPresent(leaf) && mismatch === undefined;
+    // checkServerIdentity's sentence names the host and the certificate's names.
     if (mismatch !== undefined) nameError = mismatch.message;
   }
-  // Node reports a name mismatch as ERR_TLS_CERT_ALTNAME_INVALID in authorizationError; prefer its
-  // full sentence, which names the host and the certificate's names.
-  const nameOnly = chainError === "ERR_TLS_CERT_ALTNAME_INVALID";
-  const chainVerified = chainError === undefined ? socket.authorized : nameOnly;
   info.authorized = chainVerified && info.nameMatches !== false;
-  if (chainError !== undefined && !nameOnly) info.authorizationError = describeVerifyError(chainError);
+  if (chainError !== undefined) info.authorizationError = describeVerifyError(chainError);
   else if (nameError !== undefined) info.authorizationError = nameError;
   else if (!info.authorized) info.authorizationError = "peer certificate not verified";
   return info;

@@ -114,7 +114,8 @@ export function upgradeClient(
   const handshake = awaitHandshake(socket, "secureConnect", what, () => {
     const info = tlsInfoOf(socket, { expectedName });
     if (!info.authorized && options.insecure !== true) {
-      const code = info.nameMatches === false ? "ERR_TLS_CERT_ALTNAME_INVALID" : socket.authorizationError;
+      // The code of the reason the message gives: the chain's error first, else the name.
+      const code = info.chainVerified ? "ERR_TLS_CERT_ALTNAME_INVALID" : socket.authorizationError;
       throw new NetError(
         "tls-verify",
         `${what}: certificate did not verify: ${info.authorizationError ?? "unknown reason"}`,

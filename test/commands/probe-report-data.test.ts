@@ -1,10 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import {
-  certificateReport,
-  chainVerified,
-  replyReport,
-  tlsReport,
-} from "../../src/commands/probe-report-data.ts";
+import { certificateReport, replyReport, tlsReport } from "../../src/commands/probe-report-data.ts";
 import type { CertificateInfo, TlsInfo } from "../../src/net/connection.ts";
 
 const DAY = 86_400_000;
@@ -57,32 +52,59 @@ describe("certificateReport daysLeft", () => {
 });
 
 function info(fields: Partial<TlsInfo>): TlsInfo {
-  return { protocol: "TLSv1.3", cipher: "TLS_AES_128_GCM_SHA256", authorized: true, chain: [], ...fields };
+  return {
+    protocol: "TLSv1.3",
+    cipher: "TLS_AES_128_GCM_SHA256",
+    authorized: true,
+    chainVerified: true,
+    chain: [],
+    ...fields,
+  };
 }
 
-describe("chainVerified", () => {
+/** src/net decides chainVerified and nameMatches (test/net/tls-info.test.ts); the report carries them. */
+describe("tlsReport: chain and name apart", () => {
+  const chainVerified = (fields: Partial<TlsInfo>) =>
+    tlsReport("starttls", true, null, info(fields), null, null).chainVerified;
+
   test("authorized means chain and name are fine", () => {
-    expect(chainVerified(info({ authorized: true, nameMatches: true }))).toBe(true);
+    expect(chainVerified({ authorized: true, chainVerified: true, nameMatches: true })).toBe(true);
   });
 
   test("a name mismatch alone leaves the chain verified", () => {
     const mismatch = info({
       authorized: false,
+      chainVerified: true,
       nameMatches: false,
       authorizationError:
         "Hostname/IP does not match certificate's altnames: Host: a. is not in the cert's altnames: DNS:b",
     });
-    expect(chainVerified(mismatch)).toBe(true);
+    expect(tlsReport("starttls", true, null, mismatch, null, null)).toMatchObject({
+      chainVerified: true,
+      nameMatches: false,
+      verified: false,
+      verifyError: mismatch.authorizationError,
+    });
   });
 
   test("a chain error is a chain error, whatever the name", () => {
     const expired = "certificate has expired (CERT_HAS_EXPIRED)";
-    expect(chainVerified(info({ authorized: false, nameMatches: true, authorizationError: expired }))).toBe(
-      false,
-    );
-    expect(chainVerified(info({ authorized: false, nameMatches: false, authorizationError: expired }))).toBe(
-      false,
-    );
+    expect(
+      chainVerified({
+        authorized: false,
+        chainVerified: false,
+        nameMatches: true,
+        authorizationError: expired,
+      }),
+    ).toBe(false);
+    expect(
+      chainVerified({
+        authorized: false,
+        chainVerified: false,
+        nameMatches: false,
+        authorizationError: expired,
+      }),
+    ).toBe(false);
   });
 });
 

@@ -293,6 +293,20 @@ describe("implicit TLS", () => {
     });
   }
 
+  test("the tls-verify code is that of the reason given: the chain's before the name's", async () => {
+    const expiredWrongName = await pki.ca.issue({
+      commonName: "mx.other.test",
+      notBefore: new Date(Date.now() - 30 * 86_400_000),
+      notAfter: new Date(Date.now() - 86_400_000),
+    });
+    const options = { host: "localhost", port: 0, family: 4 as const, tls: { ca: pki.ca.cert } };
+    const both = await failure({ ...options, port: (await echoServer(expiredWrongName)).listener.port });
+    expect(both.code).toBe("CERT_HAS_EXPIRED");
+    expect(both.message).toMatch(/expired/);
+    const name = await failure({ ...options, port: (await echoServer(pki.wrongName)).listener.port });
+    expect(name.code).toBe("ERR_TLS_CERT_ALTNAME_INVALID");
+  });
+
   test("a wrong name is reported as nameMatches=false", async () => {
     const { listener } = await echoServer(pki.wrongName);
     const connection = await open({
