@@ -124,6 +124,22 @@ describe("fake end-of-data sequences followed by a smuggled transaction", () => 
     });
   });
 
+  test("inside a BDAT chunk, a fake end of data and commands are just octets of one message", async () => {
+    await hostile(1, async () => {
+      const client = await session();
+      const chunk = `Subject: outer bdat\r\n\r\nhello\r\n.\r\n${smuggled}.\r\n`;
+      client.send(`MAIL FROM:<a@a.test>\r\nRCPT TO:<b@b.test>\r\nBDAT ${chunk.length} LAST\r\n${chunk}`);
+      expect(await client.reply()).toBe("250 2.1.0 Sender ok");
+      expect(await client.reply()).toBe("250 2.1.5 Recipient ok");
+      const reply = await client.reply();
+      expect(reply).toMatch(/^250 2\.0\.0 Ok: queued as \S+$/);
+      expect(await client.command("QUIT\r\n")).toBe("221 2.0.0 Bye");
+      // BDAT has no dot-stuffing: the stored message is the chunk, octet for octet.
+      expect(latin1(splitReceived(await serve.raw(reply.split(" ").at(-1) ?? "")).message)).toBe(chunk);
+      expect(await smuggledCount()).toBe(0);
+    });
+  });
+
   test("content pipelined behind a refused DATA is never run as commands", async () => {
     await hostile(0, async () => {
       const client = await session();
