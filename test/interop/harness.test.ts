@@ -1,6 +1,8 @@
 // The interop harness checked against the peers themselves, before any of our code relies on it.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { generate } from "selfsigned";
 import { type Aiosmtpd, startAiosmtpd } from "./peers/aiosmtpd.ts";
@@ -9,6 +11,7 @@ import { freePort, LOOPBACK } from "./peers/ports.ts";
 import { startPostfix } from "./peers/postfix.ts";
 import { headerValues, parseWithPythonEmail, partBytes } from "./peers/python-email.ts";
 import { MissingPeerError, requirePeer } from "./peers/require-peer.ts";
+import { runProcess } from "./peers/run-process.ts";
 import { parseSinkDump, type SmtpSink, splitPathArgs, startSmtpSink } from "./peers/smtp-sink.ts";
 import { runSmtpSource } from "./peers/smtp-source.ts";
 import { startAll } from "./peers/start-all.ts";
@@ -25,6 +28,19 @@ const TRICKY_AS_SWAKS_SENDS = `${TRICKY_MESSAGE}\r\n`;
 
 function swaksTo(port: number, ...more: string[]): string[] {
   return ["--server", `${LOOPBACK}:${port}`, "--from", "alice@a.test", "--to", "bob@b.test", ...more];
+}
+
+/** A zombie (dead, not yet reaped by init) counts as gone. */
+async function processRunning(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, "latin1").catch(() => "");
+  const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+  return stat !== "" && state !== "Z" && state !== "X";
+}
+
+/** Polls a condition for up to 10 s; the caller asserts it afterwards. */
+async function waitUntil(condition: () => Promise<boolean>): Promise<void> {
+  const deadline = performance.now() + 10_000;
+  while (!(await condition()) && performance.now() < deadline) await Bun.sleep(20);
 }
 
 let certificate: { cert: string; key: string };
@@ -67,6 +83,24 @@ describe("requirePeer", () => {
     const error = new MissingPeerError("aiosmtpd", "/usr/bin/python3 cannot import aiosmtpd");
     expect(error.message).toContain('"python3-aiosmtpd"');
     expect(error.message).toContain("scripts/install-peers");
+  });
+});
+
+describe("cleanup after an aborted run", () => {
+  test("a process that exits without close() leaves no peer and no directory behind", async () => {
+    // What a crashed test run looks like: peers started, then the process just ends.
+    const script = `
+      import { startSmtpSink } from ${JSON.stringify(`${import.meta.dir}/peers/smtp-sink.ts`)};
+      const sink = await startSmtpSink();
+      console.log(JSON.stringify({ pid: sink.pid, dir: sink.dumpDir }));
+      process.exit(0);
+    `;
+    const run = await runProcess([process.execPath, "-e", script], { timeoutMs: 30_000 });
+    expect(run.exitCode).toBe(0);
+    const left = JSON.parse(run.stdout) as { pid: number; dir: string };
+    const gone = async (): Promise<boolean> => !(await processRunning(left.pid)) && !existsSync(left.dir);
+    await waitUntil(gone);
+    expect(await gone()).toBe(true);
   });
 });
 
@@ -215,10 +249,12 @@ describe("aiosmtpd", () => {
     async (mechanism) => {
       const before = (await starttls.messages()).length;
       const auth = ["--tls", "--auth", mechanism, "--auth-user", "alice"];
-      const good = await runSwaks(swaksTo(starttls.port, ...auth, "--auth-password", "s3cret"));
+      const [good, bad] = await Promise.all([
+        runSwaks(swaksTo(starttls.port, ...auth, "--auth-password", "s3cret")),
+        runSwaks(swaksTo(starttls.port, ...auth, "--auth-password", "wrong")),
+      ]);
       expect(good.transcript).toContain("235 2.7.0 Authentication successful");
       expect(good.exitCode).toBe(0);
-      const bad = await runSwaks(swaksTo(starttls.port, ...auth, "--auth-password", "wrong"));
       expect(bad.transcript).toContain("535 5.7.8");
       expect(bad.exitCode).not.toBe(0);
       const messages = await starttls.waitForMessages(before + 1);

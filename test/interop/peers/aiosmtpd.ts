@@ -76,6 +76,8 @@ export interface AiosmtpdMessage {
 export interface Aiosmtpd {
   host: string;
   port: number;
+  /** The server process (e.g. to SIGKILL it in the middle of a delivery). */
+  pid: number;
   greeting: string;
   /** Every message accepted so far, oldest first. */
   messages(): Promise<AiosmtpdMessage[]>;
@@ -157,6 +159,7 @@ export async function startAiosmtpd(options: AiosmtpdOptions = {}): Promise<Aios
     return {
       host: LOOPBACK,
       port,
+      pid: running.pid,
       greeting,
       messages,
       waitForMessages: (count, timeoutMs) => waitForMessages("aiosmtpd", messages, count, timeoutMs),

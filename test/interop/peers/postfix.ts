@@ -10,8 +10,9 @@ import { readFileSync } from "node:fs";
 import { chmod, chown, mkdir, readFile, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { freePort, LOOPBACK } from "./ports.ts";
+import { reapOnExit } from "./reaper.ts";
 import { requirePeer } from "./require-peer.ts";
-import { onTestProcessExit, runProcess } from "./run-process.ts";
+import { runProcess } from "./run-process.ts";
 import { runningAsRoot, systemGroup, systemUser } from "./system-user.ts";
 import { isPemText, makeTempDir, removeTempDir } from "./temp-dir.ts";
 import { waitForBanner } from "./wait-for-banner.ts";
@@ -264,10 +265,7 @@ export async function startPostfix(options: PostfixOptions = {}): Promise<Postfi
     started = true;
     masterPid = await readMasterPid(queueDir);
     const pid = masterPid;
-    unregister = onTestProcessExit(() => {
-      if (pid === null) Bun.spawnSync([postfix, "-c", configDir, "stop"]);
-      else process.kill(-pid, "SIGKILL");
-    });
+    if (pid !== null) unregister = reapOnExit({ group: pid });
     const hostname = options.myhostname ?? DEFAULT_HOSTNAME;
     const greeting = await waitForBanner({
       host: LOOPBACK,

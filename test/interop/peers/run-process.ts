@@ -1,6 +1,8 @@
 // Spawning peers: one-shot runs whose output we keep, and long-running servers we must always stop,
 // even when a test throws or the test process exits early.
 
+import { reapOnExit } from "./reaper.ts";
+
 /** How long a server gets to exit after SIGTERM before it is killed. */
 const STOP_GRACE_MS = 3000;
 /** A long-running server's output is kept only up to this size (its tail), so noisy flags like -c stay cheap. */
@@ -28,8 +30,9 @@ const exitCleanups = new Set<() => void>();
 let exitHookInstalled = false;
 
 /**
- * Registers a synchronous last-resort cleanup for when the test process exits without reaching
- * afterAll (a crash, a thrown beforeAll). Returns a function that unregisters it.
+ * Registers a synchronous cleanup for process "exit". Note: `bun test` does not emit "exit" (measured,
+ * Bun 1.4.4), so in tests this only helps scripts run with `bun run`; reapOnExit (reaper.ts) is what
+ * cleans up after an aborted test run. Returns a function that unregisters the cleanup.
  */
 export function onTestProcessExit(cleanup: () => void): () => void {
   if (!exitHookInstalled) {
@@ -71,7 +74,7 @@ export function startProcess(command: string[], options: RunOptions = {}): Runni
     env: options.env ? { ...process.env, ...options.env } : process.env,
     cwd: options.cwd,
   });
-  const unregister = onTestProcessExit(() => child.kill("SIGKILL"));
+  const unregister = reapOnExit({ pid: child.pid });
   let timedOut = false;
   const timer =
     options.timeoutMs === undefined
@@ -165,7 +168,7 @@ export function startDaemon(command: string[], options: DaemonOptions = {}): Dae
     env: options.env ? { ...process.env, ...options.env } : process.env,
     cwd: options.cwd,
   });
-  const unregister = onTestProcessExit(() => child.kill("SIGKILL"));
+  const unregister = reapOnExit({ pid: child.pid });
   const tail = new OutputTail();
   let running = true;
   const drained = Promise.all([drain(child.stdout, tail), drain(child.stderr, tail)]);

@@ -85,6 +85,8 @@ export interface SinkMessage {
 export interface SmtpSink {
   host: string;
   port: number;
+  /** The server process (e.g. to SIGKILL it in the middle of a delivery). */
+  pid: number;
   /** The 220 greeting read while waiting for readiness. */
   greeting: string;
   /** The dump directory (null with dump: false). */
@@ -175,6 +177,7 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
     return {
       host: LOOPBACK,
       port,
+      pid: started.pid,
       greeting,
       dumpDir,
       messages,
