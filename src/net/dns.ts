@@ -1,7 +1,7 @@
 import { Resolver as DnsResolver } from "node:dns/promises";
 import { isIP } from "node:net";
 import { domainToASCII } from "node:url";
-import { NetError } from "./net-error.ts";
+import { errorCode, NetError } from "./net-error.ts";
 
 export interface MailExchanger {
   /** Host name, without the trailing dot. */
@@ -28,13 +28,6 @@ export const DEFAULT_DNS_TIMEOUT_MS = 5_000;
 /** RFC 7505 §3: an MX whose exchange is "." says the domain accepts no mail. */
 const NULL_MX_EXCHANGES = new Set(["", "."]);
 
-function codeOf(error: unknown): string | undefined {
-  if (typeof error === "object" && error !== null && "code" in error && typeof error.code === "string") {
-    return error.code;
-  }
-  return undefined;
-}
-
 /** The name as DNS sees it: A-labels, no trailing dot. */
 function queryName(name: string): string {
   const trimmed = name.endsWith(".") ? name.slice(0, -1) : name;
@@ -44,7 +37,7 @@ function queryName(name: string): string {
 }
 
 function dnsError(error: unknown, name: string, type: string, server: string): NetError {
-  const code = codeOf(error);
+  const code = errorCode(error);
   switch (code) {
     case "ENOTFOUND":
       // Node means NXDOMAIN; Bun 1.4 also says this for "the name exists, but has no such record".
@@ -93,7 +86,7 @@ export function createResolver(server?: string, timeoutMs: number = DEFAULT_DNS_
     try {
       return family === 4 ? await resolver.resolve4(host) : await resolver.resolve6(host);
     } catch (error) {
-      const code = codeOf(error);
+      const code = errorCode(error);
       if (code === "ENODATA" || code === "ENOTFOUND") return [];
       throw dnsError(error, host, family === 4 ? "A" : "AAAA", label);
     }
@@ -106,7 +99,7 @@ export function createResolver(server?: string, timeoutMs: number = DEFAULT_DNS_
         const records = await resolver.resolveMx(name);
         return records.map((record) => ({ exchange: queryName(record.exchange), priority: record.priority }));
       } catch (error) {
-        if (codeOf(error) === "ENODATA") return [];
+        if (errorCode(error) === "ENODATA") return [];
         throw dnsError(error, name, "MX", label);
       }
     },

@@ -1,6 +1,6 @@
 import * as net from "node:net";
 import { type Connection, SocketConnection } from "./connection.ts";
-import { NetError } from "./net-error.ts";
+import { errorCode, NetError } from "./net-error.ts";
 import type { ServerTlsOptions } from "./tls-upgrade.ts";
 
 export interface ListenOptions {
@@ -33,7 +33,7 @@ export interface Listener {
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 30_000;
 
 function listenError(error: unknown, host: string, port: number): Error {
-  const code = typeof error === "object" && error !== null && "code" in error ? String(error.code) : "";
+  const code = errorCode(error);
   const where = net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
   const reason =
     code === "EADDRINUSE"

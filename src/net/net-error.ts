@@ -63,7 +63,8 @@ export function isVerifyErrorCode(code: string): boolean {
   return code in VERIFY_MESSAGES;
 }
 
-function codeOf(error: unknown): string | undefined {
+/** The `code` a Node error carries (ECONNREFUSED, ENOTFOUND, EADDRINUSE ...), when it has one. */
+export function errorCode(error: unknown): string | undefined {
   if (typeof error === "object" && error !== null && "code" in error && typeof error.code === "string") {
     return error.code;
   }
@@ -80,7 +81,7 @@ function messageOf(error: unknown): string {
  */
 export function toNetError(error: unknown, what: string): NetError {
   if (error instanceof NetError) return error;
-  const code = codeOf(error);
+  const code = errorCode(error);
   if (code !== undefined) {
     if (REFUSED.has(code)) return new NetError("refused", `${what} refused`, code);
     if (TIMEOUT.has(code)) return new NetError("timeout", `${what} timed out`, code);
