@@ -12,6 +12,7 @@ import { ProtocolError } from "../core/errors.ts";
 import type { Reply } from "../core/reply.ts";
 import type { ClientTlsOptions, Connection, TlsInfo } from "../net/connection.ts";
 import type { Resolver } from "../net/dns.ts";
+import { formatEndpoint } from "../net/endpoint.ts";
 import { NetError } from "../net/net-error.ts";
 import { connect } from "../net/tcp-client.ts";
 import { networkError, SmtpClientError } from "./errors.ts";
@@ -58,10 +59,6 @@ interface Waiter {
   timer: ReturnType<typeof setTimeout>;
 }
 
-function endpoint(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
 function elapsedSince(start: number): number {
   return performance.now() - start;
 }
@@ -97,7 +94,7 @@ export class ProbeSession {
   /** Opens the connection (and implicit TLS); rejects with SmtpClientError at stage "connect". */
   static async open(options: ProbeSessionOptions): Promise<Timed<ProbeSession>> {
     const note = (text: string) => options.transcript?.({ direction: "info", text, tls: false });
-    note(`Trying ${endpoint(options.host, options.port)}...`);
+    note(`Trying ${formatEndpoint(options.host, options.port)}...`);
     const start = performance.now();
     let connection: Connection;
     try {
@@ -114,7 +111,7 @@ export class ProbeSession {
     }
     const ms = elapsedSince(start);
     note(
-      `Connected to ${endpoint(connection.remoteAddress, connection.remotePort)} from ${endpoint(connection.localAddress, connection.localPort)}`,
+      `Connected to ${formatEndpoint(connection.remoteAddress, connection.remotePort)} from ${formatEndpoint(connection.localAddress, connection.localPort)}`,
     );
     if (connection.tls !== undefined)
       note(`TLS started with ${connection.tls.protocol} ${connection.tls.cipher}`);

@@ -1,4 +1,5 @@
 import type * as net from "node:net";
+import { formatEndpoint } from "./endpoint.ts";
 import { NetError, toNetError } from "./net-error.ts";
 import type { TlsInfo } from "./tls-info.ts";
 import {
@@ -122,10 +123,7 @@ export class SocketConnection implements Connection {
 
   /** "connection to mx.example.com:25" or "connection from 192.0.2.1:40000", for error messages. */
   get description(): string {
-    const where =
-      this.family === 6
-        ? `[${this.remoteAddress}]:${this.remotePort}`
-        : `${this.remoteAddress}:${this.remotePort}`;
+    const where = formatEndpoint(this.remoteAddress, this.remotePort);
     return this.role === "client"
       ? `connection to ${this.peerName !== undefined && this.peerName !== this.remoteAddress ? `${this.peerName} (${where})` : where}`
       : `connection from ${where}`;

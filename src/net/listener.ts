@@ -1,5 +1,6 @@
 import * as net from "node:net";
 import { type Connection, SocketConnection } from "./connection.ts";
+import { formatEndpoint } from "./endpoint.ts";
 import { errorCode, NetError } from "./net-error.ts";
 import type { ServerTlsOptions } from "./tls-upgrade.ts";
 
@@ -34,7 +35,7 @@ export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 30_000;
 
 function listenError(error: unknown, host: string, port: number): Error {
   const code = errorCode(error);
-  const where = net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+  const where = formatEndpoint(host, port);
   const reason =
     code === "EADDRINUSE"
       ? "address already in use"

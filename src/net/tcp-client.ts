@@ -1,6 +1,7 @@
 import * as net from "node:net";
 import { type Connection, SocketConnection } from "./connection.ts";
 import type { Resolver } from "./dns.ts";
+import { formatEndpoint } from "./endpoint.ts";
 import { NetError, toNetError } from "./net-error.ts";
 import type { ClientTlsOptions } from "./tls-upgrade.ts";
 
@@ -23,10 +24,6 @@ export interface ConnectOptions {
 /** RFC 5321 §4.5.3.2 sets no connect timeout; this bounds a black-holed address (SYNs unanswered). */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
 
-function endpoint(host: string, port: number): string {
-  return net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
 function connectAddress(
   address: string,
   name: string,
@@ -35,8 +32,8 @@ function connectAddress(
 ): Promise<SocketConnection> {
   const what =
     address === name
-      ? `connection to ${endpoint(address, options.port)}`
-      : `connection to ${name} (${endpoint(address, options.port)})`;
+      ? `connection to ${formatEndpoint(address, options.port)}`
+      : `connection to ${name} (${formatEndpoint(address, options.port)})`;
   return new Promise((resolve, reject) => {
     let settled = false;
     let connection: SocketConnection | undefined;
