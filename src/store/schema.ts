@@ -7,12 +7,13 @@ import type { Database } from "bun:sqlite";
 
 const MIGRATIONS: readonly string[] = [
   // 0 -> 1. The raw bytes live in their own table so that scanning summaries for a search never pages
-  // through megabytes of message; `seq` orders messages by arrival (newest first = seq DESC).
+  // through megabytes of message; `seq` orders messages by arrival (newest first = seq DESC). No
+  // AUTOINCREMENT and no index on `created`: each would add a page to what every commit writes.
   // Body-derived fields are filled in after arrival, in their own table: rows written once and
   // appended keep pages full, where growing every message row in place would split them.
   `
   CREATE TABLE messages (
-    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq             INTEGER PRIMARY KEY,
     id              TEXT    NOT NULL UNIQUE,
     created         INTEGER NOT NULL,
     read            INTEGER NOT NULL DEFAULT 0,
@@ -31,7 +32,6 @@ const MIGRATIONS: readonly string[] = [
     header_search   TEXT    NOT NULL
   );
   CREATE INDEX messages_unread ON messages (seq) WHERE read = 0;
-  CREATE INDEX messages_created ON messages (created);
   CREATE TABLE message_raw (
     seq INTEGER PRIMARY KEY,
     raw BLOB    NOT NULL

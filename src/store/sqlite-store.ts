@@ -1,5 +1,6 @@
 import { Database, type Statement } from "bun:sqlite";
 import { closeSync, fdatasync, fdatasyncSync, openSync, statSync } from "node:fs";
+import { type CheckpointResult, WalCheckpointer } from "./checkpointer.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { type HeaderSummary, summarizeHeaders } from "./header-summary.ts";
 import { newMessageId } from "./message-id.ts";
@@ -49,6 +50,15 @@ const BUSY_TIMEOUT_MS = 5000;
  * did, since every commit rewrites whole pages).
  */
 const PAGE_SIZE = 16 * 1024;
+/** A checkpoint is started after roughly this much was written to the log (SQLite's own default is 1000 pages). */
+const CHECKPOINT_AFTER_BYTES = 16 * 1024 * 1024;
+/** What a stored message adds to the log besides its raw bytes: its rows and index entries, roughly. */
+const LOG_BYTES_PER_MESSAGE = 4096;
+/**
+ * Passive checkpoints cannot restart a log that is written to without pause; past this size the
+ * main thread checkpoints and truncates it itself, blocking for once.
+ */
+const MAX_LOG_BYTES = 256 * 1024 * 1024;
 /** Checkpoints shrink the write-ahead log back to this size after a burst of large messages. */
 const WAL_SIZE_LIMIT = 64 * 1024 * 1024;
 
@@ -124,9 +134,15 @@ export class SqliteMessageStore implements MessageStore {
   #draining: Promise<void> | undefined;
   /** Every message up to this seq has its body index (or is gone). */
   #indexedThrough = 0;
+  /** Counts API deletions, so an indexing batch that ran across one does not move the mark. */
+  #deletions = 0;
   /** The write-ahead log, opened once to sync it; undefined in memory or when WAL is unavailable. */
   #walFd: number | undefined;
   #syncInFlight: Promise<void> | undefined;
+  #checkpointer: WalCheckpointer | undefined;
+  /** PAGE_SIZE for a mailbox created by this version; an older file keeps the size it was made with. */
+  readonly #pageSize: number;
+  #logBytes = 0;
   #added = 0;
   #addedBytes = 0;
   #deleted = 0;
@@ -139,17 +155,31 @@ export class SqliteMessageStore implements MessageStore {
     this.#db = new Database(options.path, { create: true, strict: true });
     const durableBySync = this.#configure(options.path === ":memory:");
     migrate(this.#db);
+    this.#pageSize =
+      this.#db.query<{ page_size: number }, []>("PRAGMA page_size").get()?.page_size ?? PAGE_SIZE;
     if (durableBySync) this.#walFd = this.#openWal(options.path);
+    if (this.#walFd !== undefined) {
+      this.#db.exec("PRAGMA wal_autocheckpoint = 0");
+      this.#checkpointer = new WalCheckpointer(
+        options.path,
+        BUSY_TIMEOUT_MS,
+        (result) => this.#checkpointed(result),
+        // Without the worker, SQLite checkpoints inside commits again (1000 pages is its default).
+        () => {
+          if (!this.#closed) this.#db.exec("PRAGMA wal_autocheckpoint = 1000");
+        },
+      );
+    }
     this.#insertMessage = this.#db.prepare(
       `INSERT INTO messages (id, created, size, envelope, message_id, subject, date, addresses, from_search,
          to_search, cc_search, bcc_search, reply_to_search, subject_search, header_search)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.#insertRaw = this.#db.prepare("INSERT INTO message_raw (seq, raw) VALUES (?, ?)");
-    // A message deleted while it was being parsed gets no index row.
+    // A message deleted while it was being parsed gets no index row, even if a new one took its seq.
     this.#updateIndex = this.#db.prepare(
       `INSERT OR REPLACE INTO message_index (seq, attachments, inline, snippet, search_text)
-       SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM messages WHERE seq = ?1)`,
+       SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM messages WHERE seq = ?1 AND id = ?6)`,
     );
     this.#total = this.#countWhere({ sql: "1", params: [] }).total;
     this.#committer = new GroupCommit({
@@ -216,9 +246,10 @@ export class SqliteMessageStore implements MessageStore {
 
   add(raw: Uint8Array, envelope: StoredEnvelope): Promise<string> {
     if (this.#closed) return Promise.reject(new StoreClosedError());
+    const created = this.#now();
     const message: PendingMessage = {
-      id: newMessageId(),
-      created: this.#now(),
+      id: newMessageId(created),
+      created,
       raw,
       envelope,
       headers: summarizeHeaders(raw, envelope),
@@ -268,11 +299,30 @@ export class SqliteMessageStore implements MessageStore {
       this.#total += batch.length;
       this.#pruneByCount(Math.floor(this.#maxMessages * PRUNE_SLACK_FRACTION));
     })();
+    let bytes = 0;
+    for (const message of batch) bytes += message.raw.length + LOG_BYTES_PER_MESSAGE;
+    this.#wroteToLog(bytes);
     this.#added += batch.length;
     for (const message of batch) this.#addedBytes += message.raw.length;
     this.#lastCommitAt = performance.now();
     this.#armIdleIndexer();
     return batch.map((message) => message.id);
+  }
+
+  #wroteToLog(bytes: number): void {
+    this.#logBytes += bytes;
+    if (this.#logBytes < CHECKPOINT_AFTER_BYTES || !this.#checkpointer) return;
+    this.#logBytes = 0;
+    this.#checkpointer.request();
+  }
+
+  #checkpointed(result: CheckpointResult): void {
+    if (this.#closed || result.log * this.#pageSize < MAX_LOG_BYTES) return;
+    try {
+      this.#db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    } catch {
+      // Busy: the next checkpoint tries again.
+    }
   }
 
   #emit(ids: readonly string[]): void {
@@ -329,6 +379,10 @@ export class SqliteMessageStore implements MessageStore {
 
   async delete(selection: MessageSelection): Promise<number> {
     this.#assertOpen();
+    // Without AUTOINCREMENT the seqs of deleted newest messages are given out again, possibly
+    // below the indexer's mark: it starts over (cheaply, skipping what is indexed).
+    this.#indexedThrough = 0;
+    this.#deletions++;
     if ("all" in selection) return this.#deleteWhere({ sql: "1", params: [] });
     if ("ids" in selection) {
       let deleted = 0;
@@ -384,6 +438,7 @@ export class SqliteMessageStore implements MessageStore {
     clearTimeout(this.#idleTimer);
     clearInterval(this.#pruneTimer);
     this.#listeners.clear();
+    this.#checkpointer?.close();
     try {
       // The batch just committed is durable once the log is synced; closing then checkpoints it.
       if (this.#walFd !== undefined) fdatasyncSync(this.#walFd);
@@ -566,10 +621,12 @@ export class SqliteMessageStore implements MessageStore {
    */
   async #indexBatch(): Promise<boolean> {
     if (this.#closed) return false;
+    const deletions = this.#deletions;
     const seqs = this.#unindexedSeqs(this.#indexedThrough, INDEX_BATCH);
     if (seqs.length === 0) return false;
     await this.#indexSeqs(seqs);
-    this.#indexedThrough = Math.max(this.#indexedThrough, seqs.at(-1) ?? 0);
+    if (deletions === this.#deletions)
+      this.#indexedThrough = Math.max(this.#indexedThrough, seqs.at(-1) ?? 0);
     return seqs.length === INDEX_BATCH;
   }
 
@@ -605,26 +662,27 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   async #indexSeqs(seqs: readonly number[]): Promise<void> {
-    const readRaw = this.#db.query<{ raw: Uint8Array }, [number]>(
-      "SELECT raw FROM message_raw WHERE seq = ?",
+    const readRaw = this.#db.query<{ raw: Uint8Array; id: string }, [number]>(
+      "SELECT r.raw AS raw, m.id AS id FROM message_raw r JOIN messages m ON m.seq = r.seq WHERE r.seq = ?",
     );
-    const updates: [number, number, number, string, string][] = [];
+    const updates: [number, number, number, string, string, string][] = [];
     for (const seq of seqs) {
       if (this.#closed) return;
       const row = readRaw.get(seq);
       if (!row) continue;
       try {
         const index = await indexRaw(row.raw);
-        updates.push([seq, index.attachments, index.inline, index.snippet, index.searchText]);
+        updates.push([seq, index.attachments, index.inline, index.snippet, index.searchText, row.id]);
       } catch {
         // A message postal-mime cannot read still lists and searches by its headers.
-        updates.push([seq, 0, 0, "", ""]);
+        updates.push([seq, 0, 0, "", "", row.id]);
       }
     }
     if (this.#closed || updates.length === 0) return;
     this.#db.transaction(() => {
       for (const update of updates) this.#updateIndex.run(...update);
     })();
+    this.#wroteToLog(updates.reduce((sum, update) => sum + update[3].length + update[4].length, 0));
   }
 }
 

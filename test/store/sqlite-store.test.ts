@@ -379,6 +379,16 @@ describe("search", () => {
     expect(await ids(store, "-discounts")).toEqual([invoice]);
   });
 
+  test("free text finds a message that took the place of a deleted newest one", async () => {
+    const store = track(openStore({ path: ":memory:" }));
+    await store.add(plain("first", "alpha body"), envelope([]));
+    const second = await store.add(plain("second", "beta body"), envelope([]));
+    expect((await store.search("body")).matched).toBe(2);
+    await store.delete({ ids: [second] });
+    const third = await store.add(plain("third", "gamma body"), envelope([]));
+    expect((await store.search("gamma")).messages.map((message) => message.id)).toEqual([third]);
+  });
+
   test("LIKE wildcards in the query are literal", async () => {
     const { store, newsletter } = await fixture();
     expect(await ids(store, "100%")).toEqual([newsletter]);
