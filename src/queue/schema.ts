@@ -29,11 +29,10 @@ CREATE TABLE messages (
   held INTEGER NOT NULL DEFAULT 0,
   delay_warned INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
-CREATE INDEX messages_arrival ON messages(arrival);
 CREATE TABLE bodies (
   id TEXT PRIMARY KEY,
   raw BLOB NOT NULL
-);
+) WITHOUT ROWID;
 CREATE TABLE recipients (
   message_id TEXT NOT NULL,
   idx INTEGER NOT NULL,

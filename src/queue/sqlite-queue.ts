@@ -4,6 +4,11 @@
  * (messages from many SMTP sessions, outcomes from many connections) share one transaction and
  * one fsync: group commit, so durability costs one sync per batch, not per message.
  *
+ * The worker's own bookkeeping (leases, and outcomes when no new message is in the batch) is
+ * committed with synchronous=NORMAL: in WAL mode that is atomic and survives a crash of the
+ * process, and only a power failure could undo it, which would at worst send a message again
+ * (its lease or its "delivered" lost), never lose one. That keeps fsyncs off the delivery path.
+ *
  * Several processes may use one queue at a time (`queue run`, `queue flush`, `send --queue`,
  * `serve --relay`): leases are taken inside IMMEDIATE transactions, so two workers never lease
  * the same recipient, and busy_timeout makes a writer wait for another's commit.
@@ -43,6 +48,8 @@ const BUSY_TIMEOUT_MS = 10_000;
 const MAX_BATCH_WRITES = 1000;
 /** ...or this many message octets, so memory stays bounded when large messages pour in. */
 const MAX_BATCH_BYTES = 64 * 1024 * 1024;
+/** Outcomes wait this long for company before they are committed (nobody waits for them). */
+const SETTLE_BATCH_MS = 10;
 
 export interface SqliteQueueOptions {
   /** A file path, or ":memory:" (tests). */
@@ -121,6 +128,19 @@ function domainOf(recipient: Recipient): string {
 
 const IN_SELECTION = "(?1 IS NULL OR r.message_id IN (SELECT value FROM json_each(?1)))";
 
+/**
+ * A held message's pending recipients have no next attempt (so the hot queries need no join
+ * with messages); anything that would make one due again goes through this.
+ */
+function unlessHeld(value: string): string {
+  return `CASE WHEN EXISTS (SELECT 1 FROM messages h WHERE h.id = recipients.message_id AND h.held = 1) THEN NULL ELSE ${value} END`;
+}
+
+/** The route ID at the front of a destination key (see destinationKey). */
+function routeIdOf(destination: string): number {
+  return Number.parseInt(destination.slice(0, destination.indexOf("|")), 10);
+}
+
 export class SqliteQueue implements Queue {
   readonly path: string;
   readonly #db: Database;
@@ -130,7 +150,8 @@ export class SqliteQueue implements Queue {
   readonly #listeners = new Set<(ids: readonly QueueId[]) => void>();
   #pending: Write[] = [];
   #pendingBytes = 0;
-  #scheduled = false;
+  #immediate = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
   readonly #sql: {
     insertRoute: Statement;
@@ -144,9 +165,12 @@ export class SqliteQueue implements Queue {
     settleDeferred: Statement;
     settleFailed: Statement;
     insertAttempt: Statement;
-    remaining: Statement<{ n: number }, [string]>;
-    deleteMessage: Statement;
+    deleteDelivered: Statement<{ id: string }, [string]>;
+    deleteIfAllMine: Statement<{ id: string }, [string, string, string]>;
     deleteBody: Statement;
+    deleteRecipientsOf: Statement;
+    deleteAttemptsOf: Statement;
+    deleteBodies: Statement;
     deleteRecipients: Statement;
     deleteAttempts: Statement;
     markWarned: Statement;
@@ -179,7 +203,7 @@ export class SqliteQueue implements Queue {
       ),
       release: db.prepare(
         `UPDATE recipients SET state = CASE WHEN attempts > 0 THEN 'deferred' ELSE 'queued' END,
-           lease_owner = NULL, next_attempt = ?
+           lease_owner = NULL, next_attempt = ${unlessHeld("?")}
          WHERE message_id = ? AND idx = ? AND lease_owner = ? AND state = 'active'`,
       ),
       settleDelivered: db.prepare(
@@ -188,7 +212,7 @@ export class SqliteQueue implements Queue {
          WHERE message_id = ? AND idx = ? AND lease_owner = ? AND state = 'active'`,
       ),
       settleDeferred: db.prepare(
-        `UPDATE recipients SET state = 'deferred', attempts = attempts + 1, next_attempt = ?,
+        `UPDATE recipients SET state = 'deferred', attempts = attempts + 1, next_attempt = ${unlessHeld("?")},
            last_attempt = ?, last_reply = ?, last_error = ?, remote_mta = ?, lease_owner = NULL
          WHERE message_id = ? AND idx = ? AND lease_owner = ? AND state = 'active'`,
       ),
@@ -200,24 +224,37 @@ export class SqliteQueue implements Queue {
       insertAttempt: db.prepare(
         "INSERT INTO attempts (message_id, idx, at, state, reply, error, remote_mta) VALUES (?, ?, ?, ?, ?, ?, ?)",
       ),
-      remaining: db.prepare(
-        "SELECT COUNT(*) AS n FROM recipients WHERE message_id = ? AND state != 'delivered'",
+      deleteDelivered: db.prepare(
+        `DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?))
+           AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = messages.id AND r.state != 'delivered')
+         RETURNING id`,
       ),
-      deleteMessage: db.prepare("DELETE FROM messages WHERE id = ?"),
+      deleteIfAllMine: db.prepare(
+        `DELETE FROM messages WHERE id = ?1 AND NOT EXISTS (
+           SELECT 1 FROM recipients r WHERE r.message_id = ?1
+             AND NOT (r.state = 'active' AND r.lease_owner = ?2 AND r.idx IN (SELECT value FROM json_each(?3))))
+         RETURNING id`,
+      ),
       deleteBody: db.prepare("DELETE FROM bodies WHERE id = ?"),
-      deleteRecipients: db.prepare("DELETE FROM recipients WHERE message_id = ?"),
-      deleteAttempts: db.prepare("DELETE FROM attempts WHERE message_id = ?"),
+      deleteRecipientsOf: db.prepare("DELETE FROM recipients WHERE message_id = ?"),
+      deleteAttemptsOf: db.prepare("DELETE FROM attempts WHERE message_id = ?"),
+      deleteBodies: db.prepare("DELETE FROM bodies WHERE id IN (SELECT value FROM json_each(?))"),
+      deleteRecipients: db.prepare(
+        "DELETE FROM recipients WHERE message_id IN (SELECT value FROM json_each(?))",
+      ),
+      deleteAttempts: db.prepare("DELETE FROM attempts WHERE message_id IN (SELECT value FROM json_each(?))"),
       markWarned: db.prepare("UPDATE messages SET delay_warned = 1 WHERE id = ?"),
       // Index order (destination, next_attempt, message_id): the oldest due come first, and the
       // scan stops at the limit instead of sorting every due recipient.
       leaseCandidates: db.prepare(
-        `SELECT DISTINCT r.message_id FROM recipients r JOIN messages m ON m.id = r.message_id
-         WHERE r.destination = ?2 AND r.next_attempt <= ?3 AND m.held = 0 AND ${IN_SELECTION}
+        `SELECT DISTINCT r.message_id FROM recipients r
+         WHERE r.destination = ?2 AND r.next_attempt <= ?3 AND ${IN_SELECTION}
          ORDER BY r.next_attempt, r.message_id LIMIT ?4`,
       ),
       leaseUpdate: db.prepare(
-        `UPDATE recipients SET state = 'active', lease_owner = ?, next_attempt = ?
-         WHERE destination = ? AND next_attempt <= ? AND message_id IN (SELECT value FROM json_each(?))`,
+        // "+" keeps SQLite off the due index, which would visit every due recipient of the destination.
+        `UPDATE recipients SET state = 'active', lease_owner = ?1, next_attempt = ?2
+         WHERE message_id IN (SELECT value FROM json_each(?5)) AND +destination = ?3 AND +next_attempt <= ?4`,
       ),
     };
   }
@@ -262,46 +299,90 @@ export class SqliteQueue implements Queue {
     this.#pendingBytes += bytes;
     if (this.#pending.length >= MAX_BATCH_WRITES || this.#pendingBytes >= MAX_BATCH_BYTES) {
       this.#commitPending();
-    } else if (!this.#scheduled) {
-      this.#scheduled = true;
-      // Everything submitted in this turn of the event loop joins the batch.
-      setImmediate(() => {
-        this.#scheduled = false;
+    } else if (write.kind === "enqueue") {
+      // A client waits for its 250: everything submitted in this turn of the event loop joins the batch.
+      if (!this.#immediate) {
+        this.#immediate = true;
+        setImmediate(() => {
+          this.#immediate = false;
+          this.#commitPending();
+        });
+      }
+    } else if (this.#timer === undefined) {
+      // Nobody waits for an outcome: gather them a little longer, fewer and larger commits.
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
         this.#commitPending();
-      });
+      }, SETTLE_BATCH_MS);
     }
   }
 
   /** Commits every waiting write in one transaction, then settles their promises. */
   #commitPending(): void {
+    if (this.#pending.length === 0) return;
+    try {
+      this.#commitWith(() => undefined);
+    } catch {
+      // The waiting writes were rejected with the error; their callers see it there.
+    }
+  }
+
+  /**
+   * Runs `work` in one transaction with every waiting write before it (a lease carries the
+   * outcomes gathered so far: one commit instead of two), then settles the writes' promises.
+   * If the transaction fails, the writes fail with it and the error is thrown.
+   */
+  #commitWith<T>(work: () => T): T {
     const batch = this.#pending;
-    if (batch.length === 0) return;
     this.#pending = [];
     this.#pendingBytes = 0;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
     const added: QueueId[] = [];
+    const settled: QueueId[] = [];
+    const durable = batch.some((write) => write.kind === "enqueue");
+    let result: T;
     try {
-      this.#db
-        .transaction(() => {
-          for (const write of batch) {
-            if (write.kind === "enqueue") {
-              this.#insert(write.id, write.item, write.arrival);
-              added.push(write.id);
-            } else {
-              write.notices = this.#applySettlement(write.settlement);
-              added.push(...write.notices);
-            }
+      result = this.#transaction(durable, () => {
+        for (const write of batch) {
+          if (write.kind === "enqueue") {
+            this.#insert(write.id, write.item, write.arrival);
+            added.push(write.id);
+          } else {
+            write.notices = this.#applySettlement(write.settlement);
+            added.push(...write.notices);
+            settled.push(write.settlement.id);
           }
-        })
-        .immediate();
+        }
+        if (settled.length > 0) this.#removeDelivered(settled);
+        return work();
+      });
     } catch (error) {
+      // Route rows inserted by the rolled-back transaction are gone again.
+      this.#routeIds.clear();
       for (const write of batch) write.reject(error);
-      return;
+      throw error;
     }
     for (const write of batch) {
       if (write.kind === "enqueue") write.resolve(write.id);
       else write.resolve(write.notices);
     }
     if (added.length > 0) for (const listener of this.#listeners) listener(added);
+    return result;
+  }
+
+  /**
+   * An IMMEDIATE transaction (it takes the write lock at once, so two processes never deadlock
+   * upgrading a read); `durable` false commits it with synchronous=NORMAL (see the top of the file).
+   */
+  #transaction<T>(durable: boolean, body: () => T): T {
+    if (durable) return this.#db.transaction(body).immediate();
+    this.#db.exec("PRAGMA synchronous = NORMAL");
+    try {
+      return this.#db.transaction(body).immediate();
+    } finally {
+      this.#db.exec("PRAGMA synchronous = FULL");
+    }
   }
 
   #routeIdFor(route: QueueRoute): number {
@@ -348,7 +429,7 @@ export class SqliteQueue implements Queue {
         JSON.stringify(recipient.path),
         JSON.stringify(recipient.params),
         destinationKey(routeId, route, domainOf(recipient)),
-        arrival,
+        options.held === true ? null : arrival,
       );
     });
   }
@@ -357,6 +438,7 @@ export class SqliteQueue implements Queue {
   #applySettlement(settlement: Settlement): QueueId[] {
     const { id, owner, at } = settlement;
     const changed: { index: number; outcome: Exclude<RecipientOutcome, { state: "released" }> }[] = [];
+    if (this.#removeIfAllDelivered(settlement)) return this.#insertNotifications(settlement);
     for (const { index, outcome } of settlement.recipients) {
       let changes = 0;
       switch (outcome.state) {
@@ -403,22 +485,43 @@ export class SqliteQueue implements Queue {
     // The lease was lost (another worker took over after it ran out): its outcome is theirs to record.
     if (changed.length === 0) return [];
     if (settlement.delayWarned === true) this.#sql.markWarned.run(id);
-    const remaining = this.#sql.remaining.get(id)?.n ?? 0;
-    if (remaining === 0) {
-      this.#deleteMessage(id);
-    } else {
-      for (const { index, outcome } of changed) {
-        this.#sql.insertAttempt.run(
-          id,
-          index,
-          at,
-          outcome.state,
-          replyText(outcome.reply),
-          outcome.state === "delivered" ? null : (outcome.error ?? null),
-          outcome.remoteMta ?? null,
-        );
-      }
+    // Delivered recipients keep their last reply in their row; the attempt log is for the rest.
+    for (const { index, outcome } of changed) {
+      if (outcome.state === "delivered") continue;
+      this.#sql.insertAttempt.run(
+        id,
+        index,
+        at,
+        outcome.state,
+        replyText(outcome.reply),
+        outcome.error ?? null,
+        outcome.remoteMta ?? null,
+      );
     }
+    return this.#insertNotifications(settlement);
+  }
+
+  /**
+   * The common case, a message delivered to every one of its recipients in this attempt, leaves
+   * the queue at once instead of being updated first and swept after. Returns false when some
+   * recipient is not ours to settle (another destination, or a lease that ran out).
+   */
+  #removeIfAllDelivered(settlement: Settlement): boolean {
+    const indexes: number[] = [];
+    for (const { index, outcome } of settlement.recipients) {
+      if (outcome.state !== "delivered") return false;
+      indexes.push(index);
+    }
+    const removed = this.#sql.deleteIfAllMine.all(settlement.id, settlement.owner, JSON.stringify(indexes));
+    if (removed.length === 0) return false;
+    this.#sql.deleteBody.run(settlement.id);
+    this.#sql.deleteRecipientsOf.run(settlement.id);
+    this.#sql.deleteAttemptsOf.run(settlement.id);
+    return true;
+  }
+
+  #insertNotifications(settlement: Settlement): QueueId[] {
+    const at = settlement.at;
     const added: QueueId[] = [];
     for (const notification of settlement.notifications ?? []) {
       const noticeId = newQueueId(at);
@@ -428,40 +531,43 @@ export class SqliteQueue implements Queue {
     return added;
   }
 
-  #deleteMessage(id: QueueId): void {
-    this.#sql.deleteMessage.run(id);
-    this.#sql.deleteBody.run(id);
-    this.#sql.deleteRecipients.run(id);
-    this.#sql.deleteAttempts.run(id);
+  /** Messages among `ids` whose every recipient is delivered leave the queue. */
+  #removeDelivered(ids: readonly QueueId[]): void {
+    const done = this.#sql.deleteDelivered.all(idsParam(ids)).map((row) => row.id);
+    if (done.length === 0) return;
+    const param = idsParam(done);
+    this.#sql.deleteBodies.run(param);
+    this.#sql.deleteRecipients.run(param);
+    this.#sql.deleteAttempts.run(param);
   }
 
   // ── the worker's reads and leases ───────────────────────────────────────
 
+  // Outcomes still waiting for their group commit only concern leased recipients, which none of
+  // the worker's reads below would return anyway: they do not force a commit.
+
   dueDestinations(now: number, selection?: Selection): DueDestination[] {
     this.#assertOpen();
-    this.#commitPending();
     const rows = this.#db
-      .query<{ destination: string; route_id: number; messages: number }, [string | null, number]>(
-        `SELECT r.destination, m.route_id, COUNT(DISTINCT r.message_id) AS messages
-         FROM recipients r JOIN messages m ON m.id = r.message_id
-         WHERE r.next_attempt <= ?2 AND m.held = 0 AND ${IN_SELECTION}
+      .query<{ destination: string; recipients: number }, [string | null, number]>(
+        `SELECT r.destination, COUNT(*) AS recipients FROM recipients r
+         WHERE r.next_attempt <= ?2 AND ${IN_SELECTION}
          GROUP BY r.destination`,
       )
       .all(selectionParam(selection), now);
     return rows.map((row) => ({
       destination: row.destination,
-      route: this.#routeById(row.route_id),
-      messages: row.messages,
+      route: this.#routeById(routeIdOf(row.destination)),
+      messages: row.recipients,
     }));
   }
 
   nextDue(selection?: Selection): number | undefined {
     this.#assertOpen();
-    this.#commitPending();
     const row = this.#db
       .query<{ next: number | null }, [string | null]>(
-        `SELECT MIN(r.next_attempt) AS next FROM recipients r JOIN messages m ON m.id = r.message_id
-         WHERE r.next_attempt IS NOT NULL AND m.held = 0 AND ${IN_SELECTION}`,
+        `SELECT MIN(r.next_attempt) AS next FROM recipients r
+         WHERE r.next_attempt IS NOT NULL AND ${IN_SELECTION}`,
       )
       .get(selectionParam(selection));
     return row?.next ?? undefined;
@@ -469,19 +575,15 @@ export class SqliteQueue implements Queue {
 
   lease(destination: string, request: LeaseRequest): LeasedMessage[] {
     this.#assertOpen();
-    this.#commitPending();
-    const leased = this.#db
-      .transaction((): LeasedMessage[] => {
-        const candidates = this.#sql.leaseCandidates
-          .all(selectionParam(request), destination, request.now, request.limit)
-          .map((row) => row.message_id);
-        if (candidates.length === 0) return [];
-        const ids = idsParam(candidates);
-        this.#sql.leaseUpdate.run(request.owner, request.until, destination, request.now, ids);
-        return this.#readLeased(ids, request.owner, destination);
-      })
-      .immediate();
-    return leased;
+    return this.#commitWith((): LeasedMessage[] => {
+      const candidates = this.#sql.leaseCandidates
+        .all(selectionParam(request), destination, request.now, request.limit)
+        .map((row) => row.message_id);
+      if (candidates.length === 0) return [];
+      const ids = idsParam(candidates);
+      this.#sql.leaseUpdate.run(request.owner, request.until, destination, request.now, ids);
+      return this.#readLeased(ids, request.owner, destination);
+    });
   }
 
   #readLeased(ids: string, owner: string, destination: string): LeasedMessage[] {
@@ -497,8 +599,8 @@ export class SqliteQueue implements Queue {
         [string, string, string]
       >(
         `SELECT message_id, idx, path, params, attempts FROM recipients
-         WHERE message_id IN (SELECT value FROM json_each(?)) AND lease_owner = ? AND destination = ?
-           AND state = 'active'
+         WHERE message_id IN (SELECT value FROM json_each(?)) AND +lease_owner = ? AND +destination = ?
+           AND +state = 'active'
          ORDER BY message_id, idx`,
       )
       .all(ids, owner, destination);
@@ -537,9 +639,13 @@ export class SqliteQueue implements Queue {
 
   renewLeases(owner: string, until: number): number {
     this.#assertOpen();
-    return this.#db
-      .query("UPDATE recipients SET next_attempt = ? WHERE lease_owner = ? AND state = 'active'")
-      .run(until, owner).changes;
+    return this.#transaction(
+      false,
+      () =>
+        this.#db
+          .query("UPDATE recipients SET next_attempt = ? WHERE lease_owner = ? AND state = 'active'")
+          .run(until, owner).changes,
+    );
   }
 
   recoverLeases(now: number, isAlive: (owner: string) => boolean): number {
@@ -577,13 +683,17 @@ export class SqliteQueue implements Queue {
   }
 
   #releaseOwner(owner: string, now: number): number {
-    return this.#db
-      .query(
-        `UPDATE recipients SET state = CASE WHEN attempts > 0 THEN 'deferred' ELSE 'queued' END,
-           lease_owner = NULL, next_attempt = ?
-         WHERE lease_owner = ? AND state = 'active'`,
-      )
-      .run(now, owner).changes;
+    return this.#transaction(
+      false,
+      () =>
+        this.#db
+          .query(
+            `UPDATE recipients SET state = CASE WHEN attempts > 0 THEN 'deferred' ELSE 'queued' END,
+               lease_owner = NULL, next_attempt = ${unlessHeld("?")}
+             WHERE lease_owner = ? AND state = 'active'`,
+          )
+          .run(now, owner).changes,
+    );
   }
 
   // ── management ──────────────────────────────────────────────────────────
@@ -685,13 +795,34 @@ export class SqliteQueue implements Queue {
   #setHeld(ids: readonly QueueId[], held: 0 | 1): QueueId[] {
     this.#assertOpen();
     this.#commitPending();
-    return this.#db
-      .query<{ id: string }, [number, string]>(
-        "UPDATE messages SET held = ? WHERE id IN (SELECT value FROM json_each(?)) RETURNING id",
-      )
-      .all(held, idsParam(ids))
-      .map((row) => row.id)
-      .sort();
+    const param = idsParam(ids);
+    return this.#transaction(true, () => {
+      const changed = this.#db
+        .query<{ id: string }, [number, string]>(
+          "UPDATE messages SET held = ? WHERE id IN (SELECT value FROM json_each(?)) RETURNING id",
+        )
+        .all(held, param)
+        .map((row) => row.id)
+        .sort();
+      // Recipients being delivered right now finish; the others wait (held) or are due at once (released).
+      if (held === 1) {
+        this.#db
+          .query(
+            `UPDATE recipients SET next_attempt = NULL
+             WHERE message_id IN (SELECT value FROM json_each(?)) AND state IN ('queued', 'deferred')`,
+          )
+          .run(param);
+      } else {
+        this.#db
+          .query(
+            `UPDATE recipients SET next_attempt = ?
+             WHERE message_id IN (SELECT value FROM json_each(?)) AND state IN ('queued', 'deferred')
+               AND next_attempt IS NULL`,
+          )
+          .run(this.#now(), param);
+      }
+      return changed;
+    });
   }
 
   delete(selection: Selection): QueueId[] {
@@ -724,7 +855,7 @@ export class SqliteQueue implements Queue {
           ...new Set(
             this.#db
               .query<{ message_id: string }, [string | null, number]>(
-                `UPDATE recipients AS r SET state = 'queued', next_attempt = ?2, status = NULL
+                `UPDATE recipients AS r SET state = 'queued', next_attempt = ${unlessHeld("?2")}, status = NULL
                  WHERE r.state = 'failed' AND ${IN_SELECTION} RETURNING message_id`,
               )
               .all(param, now)
