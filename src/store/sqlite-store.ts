@@ -52,14 +52,18 @@ const BUSY_TIMEOUT_MS = 5000;
 const PAGE_SIZE = 16 * 1024;
 /** A checkpoint is started after roughly this much was written to the log (SQLite's own default is 1000 pages). */
 const CHECKPOINT_AFTER_BYTES = 16 * 1024 * 1024;
-/** What a stored message adds to the log besides its raw bytes: its rows and index entries, roughly. */
-const LOG_BYTES_PER_MESSAGE = 4096;
 /**
- * Passive checkpoints cannot restart a log that is written to without pause; past this size the
- * main thread checkpoints and truncates it itself, blocking for once.
+ * Pages a commit rewrites besides the raw bytes: the last leaf of messages, of its ID and unread
+ * indexes and of message_raw. The log grows by whole pages, so small batches cost this each.
  */
-const MAX_LOG_BYTES = 256 * 1024 * 1024;
-/** Checkpoints shrink the write-ahead log back to this size after a burst of large messages. */
+const PAGES_PER_COMMIT = 4;
+/**
+ * The log restarts only after a checkpoint that copied all of it, which passive checkpoints
+ * cannot do while commits keep coming. Once it holds this much (or the store is idle), the main
+ * thread copies the little that is left and truncates it, right after the worker's checkpoint.
+ */
+const MAX_LOG_BYTES = 64 * 1024 * 1024;
+/** The log file is cut back to this size when it restarts. */
 const WAL_SIZE_LIMIT = 64 * 1024 * 1024;
 
 export interface SqliteStoreOptions {
@@ -299,8 +303,8 @@ export class SqliteMessageStore implements MessageStore {
       this.#total += batch.length;
       this.#pruneByCount(Math.floor(this.#maxMessages * PRUNE_SLACK_FRACTION));
     })();
-    let bytes = 0;
-    for (const message of batch) bytes += message.raw.length + LOG_BYTES_PER_MESSAGE;
+    let bytes = PAGES_PER_COMMIT * this.#pageSize;
+    for (const message of batch) bytes += message.raw.length;
     this.#wroteToLog(bytes);
     this.#added += batch.length;
     for (const message of batch) this.#addedBytes += message.raw.length;
@@ -317,7 +321,9 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   #checkpointed(result: CheckpointResult): void {
-    if (this.#closed || result.log * this.#pageSize < MAX_LOG_BYTES) return;
+    if (this.#closed || result.log <= 0) return;
+    const idle = performance.now() - this.#lastCommitAt >= IDLE_INDEX_DELAY_MS;
+    if (!idle && result.log * this.#pageSize < MAX_LOG_BYTES) return;
     try {
       this.#db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
     } catch {
@@ -610,6 +616,8 @@ export class SqliteMessageStore implements MessageStore {
     }
     try {
       if (await this.#indexBatch()) this.#armIdleIndexer(0);
+      // Idle and indexed: a good moment to fold the log into the database and restart it.
+      else this.#checkpointer?.request();
     } catch {
       // The store closed under the indexer; nothing left to do.
     }
@@ -682,7 +690,10 @@ export class SqliteMessageStore implements MessageStore {
     this.#db.transaction(() => {
       for (const update of updates) this.#updateIndex.run(...update);
     })();
-    this.#wroteToLog(updates.reduce((sum, update) => sum + update[3].length + update[4].length, 0));
+    this.#wroteToLog(
+      PAGES_PER_COMMIT * this.#pageSize +
+        updates.reduce((sum, update) => sum + update[3].length + update[4].length, 0),
+    );
   }
 }
 
