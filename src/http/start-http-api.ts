@@ -50,6 +50,7 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
   registerStatusRoutes(router, options.store, {
     version: options.version,
     getSmtpStats: options.getSmtpStats,
+    chaosEnabled: options.onChaos !== undefined,
   });
   registerChaosRoute(router, { onChaos: options.onChaos, getChaos: options.getChaos });
 

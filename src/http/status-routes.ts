@@ -11,9 +11,14 @@ export interface SmtpStats {
 export interface StatusOptions {
   version: string;
   getSmtpStats?: () => SmtpStats;
+  /** Whether PUT /api/v1/chaos is available (Mailpit's web UI configuration reports it). */
+  chaosEnabled?: boolean;
 }
 
-/** GET /api/v1/info (Mailpit's AppInformation), /livez and /readyz. */
+/**
+ * GET /api/v1/info (Mailpit's AppInformation), /api/v1/webui (its UI configuration),
+ * /api/v1/tags (always empty: tags are not kept), /livez and /readyz.
+ */
 export function registerStatusRoutes(router: Router, store: MessageStore, options: StatusOptions): void {
   const startedAt = Date.now();
   router
@@ -41,6 +46,25 @@ export function registerStatusRoutes(router: Router, store: MessageStore, option
         },
       });
     })
+    .on("GET", "/api/v1/webui", () =>
+      json({
+        Label: "",
+        MessageRelay: {
+          Enabled: false,
+          SMTPServer: "",
+          ReturnPath: "",
+          AllowedRecipients: "",
+          BlockedRecipients: "",
+          OverrideFrom: "",
+          PreserveMessageIDs: false,
+        },
+        SpamAssassin: false,
+        ChaosEnabled: options.chaosEnabled === true,
+        DuplicatesIgnored: false,
+        HideDeleteAllButton: false,
+      }),
+    )
+    .on("GET", "/api/v1/tags", () => json([]))
     .on(
       "GET",
       "/livez",

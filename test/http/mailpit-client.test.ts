@@ -112,7 +112,9 @@ describe("mailpit-api client", () => {
     expect(waited.Subject).toBe("Reset your password");
   });
 
-  test("info and chaos triggers", async () => {
+  test("info, configuration, tags and chaos triggers", async () => {
+    expect((await client.getConfiguration()).ChaosEnabled).toBe(true);
+    expect(await client.getTags()).toEqual([]);
     const info = await client.getInfo();
     expect(info.Version).toBe("0.0.0-test");
     expect(info.Messages).toBeGreaterThan(0);

@@ -412,6 +412,16 @@ describe("with a filled mailbox", () => {
     expect([ready.status, await ready.text()]).toEqual([200, "ok"]);
   });
 
+  test("GET /api/v1/webui and /api/v1/tags answer as Mailpit's do", async () => {
+    const webui = await getJson(fixture, "/api/v1/webui");
+    expect(webui).toMatchObject({
+      ChaosEnabled: false,
+      MessageRelay: { Enabled: false },
+      SpamAssassin: false,
+    });
+    expect(await getJson<unknown>(fixture, "/api/v1/tags")).toEqual([]);
+  });
+
   test("unknown paths are 404 and unsupported methods 405, as JSON", async () => {
     await expectError(await request(fixture, "/api/v1/nothing-here"), 404);
     const response = await request(fixture, "/api/v1/messages", { method: "POST" });
