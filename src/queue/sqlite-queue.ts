@@ -132,8 +132,8 @@ const IN_SELECTION = "(?1 IS NULL OR r.message_id IN (SELECT value FROM json_eac
  * A held message's pending recipients have no next attempt (so the hot queries need no join
  * with messages); anything that would make one due again goes through this.
  */
-function unlessHeld(value: string): string {
-  return `CASE WHEN EXISTS (SELECT 1 FROM messages h WHERE h.id = recipients.message_id AND h.held = 1) THEN NULL ELSE ${value} END`;
+function unlessHeld(value: string, table = "recipients"): string {
+  return `CASE WHEN EXISTS (SELECT 1 FROM messages h WHERE h.id = ${table}.message_id AND h.held = 1) THEN NULL ELSE ${value} END`;
 }
 
 /** The route ID at the front of a destination key (see destinationKey). */
@@ -855,7 +855,7 @@ export class SqliteQueue implements Queue {
           ...new Set(
             this.#db
               .query<{ message_id: string }, [string | null, number]>(
-                `UPDATE recipients AS r SET state = 'queued', next_attempt = ${unlessHeld("?2")}, status = NULL
+                `UPDATE recipients AS r SET state = 'queued', next_attempt = ${unlessHeld("?2", "r")}, status = NULL
                  WHERE r.state = 'failed' AND ${IN_SELECTION} RETURNING message_id`,
               )
               .all(param, now)
