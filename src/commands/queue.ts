@@ -2,6 +2,47 @@ import type { CAC } from "cac";
 
 const many = { type: [String] };
 
+/** Flags of `queue` that take a value (the word after them is not an argument). */
+const VALUE_FLAGS = new Set([
+  "--data-dir",
+  "--dns",
+  "--concurrency",
+  "--per-destination",
+  "--backoff-min",
+  "--backoff-max",
+  "--max-age",
+  "--delay-warning",
+  "--dsn-route",
+  "--dsn-password-env",
+  "--dsn-password-file",
+  "--dsn-password-cmd",
+  "--hostname",
+]);
+
+/**
+ * cac (mri) drops a lone "-" and every argument after it, so when "-" (IDs on standard input) is
+ * given the arguments are read from argv here instead.
+ */
+export function queueArguments(argv: readonly string[], given: { action?: string; ids: string[] }) {
+  const start = argv.indexOf("queue");
+  if (start < 0 || !argv.includes("-", start)) return given;
+  const words: string[] = [];
+  for (let i = start + 1; i < argv.length; i++) {
+    const word = argv[i] ?? "";
+    if (word === "--") {
+      words.push(...argv.slice(i + 1));
+      break;
+    }
+    if (word.startsWith("--")) {
+      if (VALUE_FLAGS.has(word)) i++;
+      continue;
+    }
+    words.push(word);
+  }
+  const [action, ...ids] = words;
+  return action === undefined ? { ids } : { action, ids };
+}
+
 const ACTIONS_HELP =
   "ACTION: list | show ID... | flush [ID...] | run | hold ID... | release ID... | delete ID...|--all | retry-failed [ID...] | stats  (ID '-' reads IDs from stdin)";
 
@@ -57,7 +98,8 @@ export function registerQueue(cli: CAC): void {
     .option("--quiet", "run: do not log each attempt")
     .action(async (action: string | undefined, ids: string[], options: Record<string, unknown>) => {
       const { runQueueAction } = await import("./queue-run.ts");
-      const code = await runQueueAction(action, ids, options);
+      const args = queueArguments(process.argv, action === undefined ? { ids } : { action, ids });
+      const code = await runQueueAction(args.action, args.ids, options);
       if (code !== 0) process.exit(code);
     });
 
