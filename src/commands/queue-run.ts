@@ -204,7 +204,7 @@ async function flush(queue: Queue, ids: QueueId[], options: Options): Promise<Ex
     ...engineOptions(options),
     ...(selection === undefined ? {} : { ids: selection }),
     onAttempt: (report) => {
-      if (!asJson) out(`${attemptLines(report, Date.now()).join("\n")}\n`);
+      if (!asJson && options.quiet !== true) out(`${attemptLines(report, Date.now()).join("\n")}\n`);
     },
   });
   // Messages another worker held when the flush began: their outcome is whatever it recorded.

@@ -95,7 +95,7 @@ export function registerQueue(cli: CAC): void {
       "run, flush: our name in EHLO and in notifications (default: this host's)",
       many,
     )
-    .option("--quiet", "run: do not log each attempt")
+    .option("--quiet", "run, flush: do not print each attempt")
     .action(async (action: string | undefined, ids: string[], options: Record<string, unknown>) => {
       const { runQueueAction } = await import("./queue-run.ts");
       const args = queueArguments(process.argv, action === undefined ? { ids } : { action, ids });
