@@ -34,8 +34,8 @@ export const DEFAULT_CONCURRENCY = 20;
 export const DEFAULT_PER_DESTINATION = 5;
 /** A lease lasts this long unless renewed; a live worker renews every third of it. */
 export const DEFAULT_LEASE_MS = 5 * 60_000;
-/** Messages leased at a time by one connection. */
-export const DEFAULT_BATCH = 50;
+/** At most this many messages are leased at a time by one connection. */
+export const DEFAULT_BATCH = 200;
 /** How often a worker looks for mail queued by other processes and for dead workers' leases. */
 export const DEFAULT_POLL_MS = 1000;
 /** X.3.5: system incorrectly configured (a route's secret or file is missing). */
@@ -170,11 +170,13 @@ export class DeliveryEngine {
     const due = this.#queue.dueDestinations(this.#now(), this.#selection());
     for (const destination of due) {
       let running = this.#running.get(destination.destination) ?? 0;
-      const wanted = Math.min(this.#perDestination, Math.ceil(destination.messages / this.#batch));
+      const wanted = Math.min(this.#perDestination, destination.messages);
+      // Each new connection leases its share, so the due mail spreads over all of them.
+      const share = Math.min(this.#batch, Math.max(1, Math.ceil(destination.messages / wanted)));
       while (running < wanted && this.#total < this.#concurrency) {
         running++;
         started++;
-        this.#start(destination);
+        this.#start(destination, share);
       }
     }
     return started;
@@ -215,11 +217,11 @@ export class DeliveryEngine {
     }
   }
 
-  #start(destination: DueDestination): void {
+  #start(destination: DueDestination, share: number): void {
     const key = destination.destination;
     this.#running.set(key, (this.#running.get(key) ?? 0) + 1);
     this.#total++;
-    const runner = this.#run(destination)
+    const runner = this.#run(destination, share)
       .catch((error: unknown) => {
         this.#failure ??= error;
       })
@@ -245,7 +247,7 @@ export class DeliveryEngine {
     return resolver;
   }
 
-  async #run(destination: DueDestination): Promise<void> {
+  async #run(destination: DueDestination, share: number): Promise<void> {
     const route = destination.route;
     const context: ConnectContext = { ...this.#connect, resolver: this.#resolverFor(route) };
     let client: SmtpClient | undefined;
@@ -258,7 +260,7 @@ export class DeliveryEngine {
         const now = this.#now();
         const batch = this.#queue.lease(destination.destination, {
           owner: this.owner,
-          limit: this.#batch,
+          limit: share,
           now,
           until: now + this.#leaseMs,
           ...this.#selection(),

@@ -48,6 +48,8 @@ const BUSY_TIMEOUT_MS = 10_000;
 const MAX_BATCH_WRITES = 1000;
 /** ...or this many message octets, so memory stays bounded when large messages pour in. */
 const MAX_BATCH_BYTES = 64 * 1024 * 1024;
+/** Distinct envelope JSON texts kept parsed (see #parsed). */
+const PARSE_CACHE_ENTRIES = 1000;
 /** Up to this much of the database file is read through mmap. */
 const MMAP_BYTES = 256 * 1024 * 1024;
 /**
@@ -160,6 +162,7 @@ export class SqliteQueue implements Queue {
   #closed = false;
   /** Whether the connection is in synchronous=FULL (true) or NORMAL (false) now. */
   #durable = true;
+  readonly #parseCache = new Map<string, unknown>();
   readonly #sql: {
     begin: Statement;
     commit: Statement;
@@ -632,8 +635,17 @@ export class SqliteQueue implements Queue {
 
   #readLeased(ids: string, owner: string, destination: string): LeasedMessage[] {
     const messages = this.#db
-      .query<MessageRow & { raw: Uint8Array }, [string]>(
-        `SELECT m.*, b.raw FROM messages m JOIN bodies b ON b.id = m.id
+      .query<
+        Pick<
+          MessageRow,
+          "id" | "arrival" | "expiry_base" | "sender" | "mail_params" | "route_id" | "kind" | "delay_warned"
+        > & {
+          raw: Uint8Array;
+        },
+        [string]
+      >(
+        `SELECT m.id, m.arrival, m.expiry_base, m.sender, m.mail_params, m.route_id, m.kind, m.delay_warned, b.raw
+         FROM messages m JOIN bodies b ON b.id = m.id
          WHERE m.id IN (SELECT value FROM json_each(?)) ORDER BY m.id`,
       )
       .all(ids);
@@ -666,11 +678,11 @@ export class SqliteQueue implements Queue {
         route: this.#routeById(row.route_id),
         raw: row.raw,
         envelope: {
-          from: JSON.parse(row.sender) as Path,
-          mailParams: JSON.parse(row.mail_params) as MailParams,
+          from: this.#parsed<Path>(row.sender),
+          mailParams: this.#parsed<MailParams>(row.mail_params),
           recipients: rows.map((r) => ({
-            path: JSON.parse(r.path) as Path,
-            params: JSON.parse(r.params) as RcptParams,
+            path: this.#parsed<Path>(r.path),
+            params: this.#parsed<RcptParams>(r.params),
           })),
         },
         recipientIndexes: rows.map((r) => r.idx),
@@ -679,6 +691,21 @@ export class SqliteQueue implements Queue {
       });
     }
     return out;
+  }
+
+  /**
+   * JSON from the envelope columns, parsed once per distinct text: bulk mail repeats the same
+   * sender, parameters and often recipients thousands of times. The objects are shared, so the
+   * worker treats envelopes as read-only (the client builds its own).
+   */
+  #parsed<T>(text: string): T {
+    let value = this.#parseCache.get(text);
+    if (value === undefined) {
+      value = JSON.parse(text);
+      if (this.#parseCache.size >= PARSE_CACHE_ENTRIES) this.#parseCache.clear();
+      this.#parseCache.set(text, value);
+    }
+    return value as T;
   }
 
   renewLeases(owner: string, until: number): number {
