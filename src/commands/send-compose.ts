@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { basename } from "node:path";
 import { AddressError, type Path, parseMailbox } from "../core/address.ts";
 import {
@@ -40,6 +39,14 @@ export interface ComposeInput {
   attachments: string[];
   inline: string[];
   now: Date;
+}
+
+/**
+ * Web Crypto's, not node:crypto's: the same random UUID without loading node:crypto at start-up,
+ * which `send` would otherwise pay for on every run.
+ */
+function randomUuid(): string {
+  return crypto.randomUUID();
 }
 
 function badData(message: string): CliError {
@@ -97,7 +104,7 @@ async function attachment(spec: string, inline: boolean, index: number): Promise
   part.content = await readFileBytes(path, inline ? "--inline" : "--attach");
   if (inline) {
     part.inline = true;
-    part.contentId = `part${index + 1}.${randomUUID()}@smtpkit`;
+    part.contentId = `part${index + 1}.${randomUuid()}@smtpkit`;
   }
   return part;
 }
@@ -145,7 +152,7 @@ export async function composeMessage(input: ComposeInput): Promise<Composition> 
     built = buildMessage(spec, {
       date: input.now,
       messageIdDomain: domainOf(from.address),
-      random: () => randomUUID().replaceAll("-", ""),
+      random: () => randomUuid().replaceAll("-", ""),
       utf8Headers: needsUtf8,
     });
   } catch (error) {

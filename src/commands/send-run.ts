@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import { SmtpClientError } from "../client/errors.ts";
-import { type DomainDelivery, deliverToDomain, groupByDomain } from "../client/mx-delivery.ts";
+import type { DomainDelivery } from "../client/mx-delivery.ts";
 import { PreparedMessage } from "../client/prepared-message.ts";
 import { type ClientAuthOptions, type ClientOptions, SmtpClient } from "../client/smtp-client.ts";
 import { uniformTimeouts } from "../client/timeouts.ts";
@@ -10,7 +10,6 @@ import { promptSecret, readSecret } from "../config/secret.ts";
 import { formatPath, mailboxNeedsUtf8 } from "../core/address.ts";
 import type { Envelope } from "../core/envelope.ts";
 import { emptyMailParams, emptyRcptParams, type NotifyType } from "../core/esmtp-params.ts";
-import { createResolver } from "../net/dns.ts";
 import { deliveryJson, describeFailure, exitCodeForDeliveries } from "./delivery-outcome.ts";
 import { CliError, ExitCode, UsageError } from "./exit-codes.ts";
 import {
@@ -22,7 +21,6 @@ import {
   stringOption,
 } from "./option-values.ts";
 import { type Composition, composeMessage, composeRaw, readTextFile } from "./send-compose.ts";
-import { runLoad } from "./send-load.ts";
 
 type Options = Record<string, unknown>;
 
@@ -328,6 +326,7 @@ export async function runSend(options: Options): Promise<void> {
   if (repeat !== undefined || parallel !== undefined) {
     if (!route.server)
       throw new UsageError("--repeat/--parallel need --server (load mode talks to one server)");
+    const { runLoad } = await import("./send-load.ts");
     const code = await runLoad(
       { ...route.client, ...route.server },
       envelope,
@@ -365,6 +364,12 @@ export async function deliver(
     }
     return [delivery];
   }
+  // Loaded only for direct delivery: a smarthost needs no resolver of ours, and node:dns adds to
+  // every run's start-up time.
+  const [{ createResolver }, { deliverToDomain, groupByDomain }] = await Promise.all([
+    import("../net/dns.ts"),
+    import("../client/mx-delivery.ts"),
+  ]);
   const resolver = createResolver(route.dns);
   const groups = groupByDomain(envelope.recipients);
   return Promise.all(

@@ -1,4 +1,4 @@
-import mime from "mime";
+import type MimeTypes from "mime";
 import { MAX_TEXT_LINE, octetLength } from "../core/limits.ts";
 import { type AddressSpec, formatAddressList, parseAddressList } from "./address-header.ts";
 import { encodeBase64 } from "./base64.ts";
@@ -14,7 +14,7 @@ export type { AddressSpec } from "./address-header.ts";
 export interface AttachmentSpec {
   filename: string;
   content: Uint8Array;
-  /** Default: `mime.getType(filename)`, else application/octet-stream. */
+  /** Default: the `mime` package's type for the filename, else application/octet-stream. */
   contentType?: string;
   inline?: boolean;
   contentId?: string;
@@ -154,8 +154,18 @@ function contentId(id: string): string {
   return `<${bare}>`;
 }
 
+/**
+ * The `mime` package builds maps of its whole type database when it is evaluated, so it is loaded
+ * (synchronously, by require) only when an attachment needs a type: a message without attachments
+ * does not pay for it at start-up.
+ */
+function typeOfFile(filename: string): string | null {
+  const mime: typeof MimeTypes = require("mime").default;
+  return mime.getType(filename);
+}
+
 function attachmentPart(attachment: AttachmentSpec): Part {
-  const type = attachment.contentType ?? mime.getType(attachment.filename) ?? "application/octet-stream";
+  const type = attachment.contentType ?? typeOfFile(attachment.filename) ?? "application/octet-stream";
   const disposition = attachment.inline === true ? "inline" : "attachment";
   const fields = [
     field("Content-Type", parameterized(type, [encodeLegacyParameter("name", attachment.filename)])),
