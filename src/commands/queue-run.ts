@@ -82,13 +82,13 @@ async function perform(action: Action, ids: QueueId[], options: Options, queue: 
   const now = Date.now();
   switch (action) {
     case "list": {
-      const entries = queue.list();
+      const entries = await queue.list();
       if (options.json === true) json(entries.map((entry) => messageJson(entry, now)));
       else out(listText(entries, now));
       return ExitCode.ok;
     }
     case "show":
-      return show(queue, ids, options, now);
+      return await show(queue, ids, options, now);
     case "flush":
       return flush(queue, ids, options);
     case "run":
@@ -96,7 +96,7 @@ async function perform(action: Action, ids: QueueId[], options: Options, queue: 
     case "hold":
     case "release": {
       requireIds(action, ids);
-      const changed = action === "hold" ? queue.hold(ids) : queue.release(ids);
+      const changed = action === "hold" ? await queue.hold(ids) : await queue.release(ids);
       note(`${plural(changed.length, "message")} ${action === "hold" ? "held" : "released"}`);
       return reportMissing(ids, changed);
     }
@@ -104,22 +104,22 @@ async function perform(action: Action, ids: QueueId[], options: Options, queue: 
       const all = options.all === true;
       if (all && ids.length > 0) throw new UsageError("queue delete takes IDs or --all, not both");
       if (!all) requireIds(action, ids);
-      const deleted = queue.delete(all ? {} : { ids });
+      const deleted = await queue.delete(all ? {} : { ids });
       note(`${plural(deleted.length, "message")} deleted`);
       return all ? ExitCode.ok : reportMissing(ids, deleted);
     }
     case "retry-failed": {
       const selection = ids.length === 0 ? undefined : { ids };
       if (selection !== undefined) {
-        const missing = reportMissing(ids, queue.existing(ids));
+        const missing = reportMissing(ids, await queue.existing(ids));
         if (missing !== ExitCode.ok) return missing;
       }
-      const requeued = queue.retryFailed(now, selection);
+      const requeued = await queue.retryFailed(now, selection);
       note(`${plural(requeued.length, "message")} with failed recipients queued again`);
       return ExitCode.ok;
     }
     case "stats": {
-      const stats = queue.stats();
+      const stats = await queue.stats();
       if (options.json === true) json(statsJson(stats, now));
       else out(statsText(stats, now));
       return ExitCode.ok;
@@ -140,33 +140,36 @@ function reportMissing(asked: readonly QueueId[], found: readonly QueueId[]): Ex
   return ExitCode.usage;
 }
 
-function show(queue: Queue, ids: QueueId[], options: Options, now: number): ExitCode {
+async function show(queue: Queue, ids: QueueId[], options: Options, now: number): Promise<ExitCode> {
   requireIds("show", ids);
   const entries: { entry: QueueEntry; id: QueueId }[] = [];
-  const missing: QueueId[] = [];
   for (const id of ids) {
-    const entry = queue.get(id);
-    if (entry === undefined) missing.push(id);
-    else entries.push({ entry, id });
+    const entry = await queue.get(id);
+    if (entry !== undefined) entries.push({ entry, id });
   }
   const raw = options.raw === true;
   if (options.json === true) {
-    const documents = entries.map(({ entry, id }) => ({
-      ...messageJson(entry, now),
-      mailParams: entry.mailParams,
-      attempts: queue.attempts(id).map((a) => attemptJson(a, entry)),
-      ...(raw ? { rawBase64: Buffer.from(queue.raw(id) ?? new Uint8Array()).toString("base64") } : {}),
-    }));
+    const documents = [];
+    for (const { entry, id } of entries) {
+      const attempts = await queue.attempts(id);
+      const bytes = raw ? ((await queue.raw(id)) ?? new Uint8Array()) : undefined;
+      documents.push({
+        ...messageJson(entry, now),
+        mailParams: entry.mailParams,
+        attempts: attempts.map((a) => attemptJson(a, entry)),
+        ...(bytes === undefined ? {} : { rawBase64: Buffer.from(bytes).toString("base64") }),
+      });
+    }
     json(ids.length === 1 ? (documents[0] ?? null) : documents);
   } else {
-    entries.forEach(({ entry, id }, i) => {
+    for (const [i, { entry, id }] of entries.entries()) {
       if (i > 0) out("\n");
-      out(showText(entry, queue.attempts(id), now));
+      out(showText(entry, await queue.attempts(id), now));
       if (raw) {
         out("\n");
-        process.stdout.write(queue.raw(id) ?? new Uint8Array());
+        process.stdout.write((await queue.raw(id)) ?? new Uint8Array());
       }
-    });
+    }
   }
   return reportMissing(
     ids,
@@ -189,10 +192,10 @@ async function flush(queue: Queue, ids: QueueId[], options: Options): Promise<Ex
   const held: QueueId[] = [];
   const idle: QueueId[] = [];
   if (selection !== undefined) {
-    const found = queue.existing(selection);
+    const found = await queue.existing(selection);
     missingCode = reportMissing(selection, found);
     for (const id of found) {
-      const entry = queue.get(id);
+      const entry = await queue.get(id);
       if (entry === undefined) continue;
       const state = messageState(entry);
       if (state === "held") held.push(id);
@@ -212,10 +215,11 @@ async function flush(queue: Queue, ids: QueueId[], options: Options): Promise<Ex
   const others = (selection ?? []).filter(
     (id) => !attempted.has(id) && !held.includes(id) && !idle.includes(id),
   );
-  const otherStates = others.map((id) => {
-    const entry = queue.get(id);
-    return { id, state: entry === undefined ? "delivered" : messageState(entry) };
-  });
+  const otherStates: { id: QueueId; state: string }[] = [];
+  for (const id of others) {
+    const entry = await queue.get(id);
+    otherStates.push({ id, state: entry === undefined ? "delivered" : messageState(entry) });
+  }
   const states = [
     ...result.attempts.flatMap((a) => a.recipients.map((r) => r.outcome.state)),
     ...otherStates.map((o) => o.state),

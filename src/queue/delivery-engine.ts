@@ -159,15 +159,16 @@ export class DeliveryEngine {
   }
 
   /** Gives back leases of workers that died (on this host at once, elsewhere when they run out). */
-  recover(): number {
+  recover(): Promise<number> {
     return this.#queue.recoverLeases(this.#now(), (owner) => owner === this.owner || leaseOwnerAlive(owner));
   }
 
   /** Starts runners for what is due, within the limits; returns how many it started. */
-  schedule(): number {
+  async schedule(): Promise<number> {
     if (this.#stopping) return 0;
     let started = 0;
-    const due = this.#queue.dueDestinations(this.#now(), this.#selection());
+    const due = await this.#queue.dueDestinations(this.#now(), this.#selection());
+    if (this.#stopping) return 0;
     for (const destination of due) {
       let running = this.#running.get(destination.destination) ?? 0;
       const wanted = Math.min(this.#perDestination, destination.messages);
@@ -183,12 +184,12 @@ export class DeliveryEngine {
   }
 
   /** The earliest time something in the selection is due (or a lease runs out). */
-  nextDue(): number | undefined {
+  nextDue(): Promise<number | undefined> {
     return this.#queue.nextDue(this.#selection());
   }
 
   /** Recipients in the selection leased by other workers right now. */
-  leasedElsewhere(): number {
+  leasedElsewhere(): Promise<number> {
     return this.#queue.countLeased(this.owner, this.#selection());
   }
 
@@ -198,7 +199,7 @@ export class DeliveryEngine {
     while (this.#runners.size > 0) await Promise.allSettled([...this.#runners]);
     clearInterval(this.#heartbeat);
     try {
-      this.#queue.releaseLeases(this.owner, this.#now());
+      await this.#queue.releaseLeases(this.owner, this.#now());
     } finally {
       retireLeaseOwner(this.owner);
     }
@@ -210,11 +211,9 @@ export class DeliveryEngine {
   }
 
   #renew(): void {
-    try {
-      this.#queue.renewLeases(this.owner, this.#now() + this.#leaseMs);
-    } catch {
+    this.#queue.renewLeases(this.owner, this.#now() + this.#leaseMs).catch(() => {
       // The queue is closing; the leases run out on their own.
-    }
+    });
   }
 
   #start(destination: DueDestination, share: number): void {
@@ -258,7 +257,7 @@ export class DeliveryEngine {
     try {
       while (!this.#stopping) {
         const now = this.#now();
-        const batch = this.#queue.lease(destination.destination, {
+        const batch = await this.#queue.lease(destination.destination, {
           owner: this.owner,
           limit: share,
           now,

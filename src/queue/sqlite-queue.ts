@@ -593,7 +593,7 @@ export class SqliteQueue implements Queue {
   // Outcomes still waiting for their group commit only concern leased recipients, which none of
   // the worker's reads below would return anyway: they do not force a commit.
 
-  dueDestinations(now: number, selection?: Selection): DueDestination[] {
+  async dueDestinations(now: number, selection?: Selection): Promise<DueDestination[]> {
     this.#assertOpen();
     const rows = this.#db
       .query<{ destination: string; recipients: number }, [string | null, number]>(
@@ -609,7 +609,7 @@ export class SqliteQueue implements Queue {
     }));
   }
 
-  nextDue(selection?: Selection): number | undefined {
+  async nextDue(selection?: Selection): Promise<number | undefined> {
     this.#assertOpen();
     const row = this.#db
       .query<{ next: number | null }, [string | null]>(
@@ -620,7 +620,7 @@ export class SqliteQueue implements Queue {
     return row?.next ?? undefined;
   }
 
-  lease(destination: string, request: LeaseRequest): LeasedMessage[] {
+  async lease(destination: string, request: LeaseRequest): Promise<LeasedMessage[]> {
     this.#assertOpen();
     return this.#transaction(false, (): LeasedMessage[] => {
       const candidates = this.#sql.leaseCandidates
@@ -708,7 +708,7 @@ export class SqliteQueue implements Queue {
     return value as T;
   }
 
-  renewLeases(owner: string, until: number): number {
+  async renewLeases(owner: string, until: number): Promise<number> {
     this.#assertOpen();
     return this.#transaction(
       false,
@@ -719,7 +719,7 @@ export class SqliteQueue implements Queue {
     );
   }
 
-  recoverLeases(now: number, isAlive: (owner: string) => boolean): number {
+  async recoverLeases(now: number, isAlive: (owner: string) => boolean): Promise<number> {
     this.#assertOpen();
     this.#commitPending();
     const owners = this.#db
@@ -735,7 +735,7 @@ export class SqliteQueue implements Queue {
     return recovered;
   }
 
-  countLeased(owner: string, selection?: Selection): number {
+  async countLeased(owner: string, selection?: Selection): Promise<number> {
     this.#assertOpen();
     this.#commitPending();
     const row = this.#db
@@ -747,7 +747,7 @@ export class SqliteQueue implements Queue {
     return row?.n ?? 0;
   }
 
-  releaseLeases(owner: string, now: number): number {
+  async releaseLeases(owner: string, now: number): Promise<number> {
     this.#assertOpen();
     this.#commitPending();
     return this.#releaseOwner(owner, now);
@@ -769,7 +769,7 @@ export class SqliteQueue implements Queue {
 
   // ── management ──────────────────────────────────────────────────────────
 
-  makeDue(now: number, selection?: Selection): number {
+  async makeDue(now: number, selection?: Selection): Promise<number> {
     this.#assertOpen();
     this.#commitPending();
     return this.#transaction(
@@ -784,7 +784,7 @@ export class SqliteQueue implements Queue {
     );
   }
 
-  list(options: ListOptions = {}): QueueEntry[] {
+  async list(options: ListOptions = {}): Promise<QueueEntry[]> {
     this.#assertOpen();
     this.#commitPending();
     const selection = selectionParam(options);
@@ -807,8 +807,8 @@ export class SqliteQueue implements Queue {
     return messages.map((row) => this.#entry(row, byMessage.get(row.id) ?? []));
   }
 
-  get(id: QueueId): QueueEntry | undefined {
-    return this.list({ ids: [id] })[0];
+  async get(id: QueueId): Promise<QueueEntry | undefined> {
+    return (await this.list({ ids: [id] }))[0];
   }
 
   #entry(row: MessageRow, recipients: QueueRecipient[]): QueueEntry {
@@ -826,7 +826,7 @@ export class SqliteQueue implements Queue {
     };
   }
 
-  attempts(id: QueueId): QueueAttempt[] {
+  async attempts(id: QueueId): Promise<QueueAttempt[]> {
     this.#assertOpen();
     this.#commitPending();
     return this.#db
@@ -852,18 +852,18 @@ export class SqliteQueue implements Queue {
       }));
   }
 
-  raw(id: QueueId): Uint8Array | undefined {
+  async raw(id: QueueId): Promise<Uint8Array | undefined> {
     this.#assertOpen();
     this.#commitPending();
     const row = this.#db.query<{ raw: Uint8Array }, [string]>("SELECT raw FROM bodies WHERE id = ?").get(id);
     return row?.raw;
   }
 
-  hold(ids: readonly QueueId[]): QueueId[] {
+  async hold(ids: readonly QueueId[]): Promise<QueueId[]> {
     return this.#setHeld(ids, 1);
   }
 
-  release(ids: readonly QueueId[]): QueueId[] {
+  async release(ids: readonly QueueId[]): Promise<QueueId[]> {
     return this.#setHeld(ids, 0);
   }
 
@@ -900,7 +900,7 @@ export class SqliteQueue implements Queue {
     });
   }
 
-  delete(selection: Selection): QueueId[] {
+  async delete(selection: Selection): Promise<QueueId[]> {
     this.#assertOpen();
     this.#commitPending();
     const param = selectionParam(selection);
@@ -918,7 +918,7 @@ export class SqliteQueue implements Queue {
     });
   }
 
-  retryFailed(now: number, selection?: Selection): QueueId[] {
+  async retryFailed(now: number, selection?: Selection): Promise<QueueId[]> {
     this.#assertOpen();
     this.#commitPending();
     const param = selectionParam(selection);
@@ -941,7 +941,7 @@ export class SqliteQueue implements Queue {
     });
   }
 
-  existing(ids: readonly QueueId[]): QueueId[] {
+  async existing(ids: readonly QueueId[]): Promise<QueueId[]> {
     this.#assertOpen();
     this.#commitPending();
     return this.#db
@@ -950,7 +950,7 @@ export class SqliteQueue implements Queue {
       .map((row) => row.id);
   }
 
-  stats(): QueueStats {
+  async stats(): Promise<QueueStats> {
     this.#assertOpen();
     this.#commitPending();
     const totals = this.#db

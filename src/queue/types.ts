@@ -163,7 +163,10 @@ export interface ListOptions extends Selection {
   summaryOnly?: boolean;
 }
 
-/** The queue as the worker, `serve --relay` and the commands use it. */
+/**
+ * The queue as the worker, `serve --relay` and the commands use it. Every call is asynchronous,
+ * so that a backend on another machine (PostgreSQL, say) fits the same interface.
+ */
 export interface Queue {
   readonly path: string;
 
@@ -178,19 +181,19 @@ export interface Queue {
   onEnqueued(listener: (ids: readonly QueueId[]) => void): () => void;
 
   /** Destinations with recipients due at `now` (not held, not leased by a live worker). */
-  dueDestinations(now: number, selection?: Selection): DueDestination[];
+  dueDestinations(now: number, selection?: Selection): Promise<DueDestination[]>;
   /** The earliest time any pending recipient is due (leases count as due when they run out). */
-  nextDue(selection?: Selection): number | undefined;
+  nextDue(selection?: Selection): Promise<number | undefined>;
   /** Leases due messages for one destination, oldest first. */
-  lease(destination: string, request: LeaseRequest): LeasedMessage[];
+  lease(destination: string, request: LeaseRequest): Promise<LeasedMessage[]>;
   /** Pushes the owner's leases out to `until`; returns how many recipients it holds. */
-  renewLeases(owner: string, until: number): number;
+  renewLeases(owner: string, until: number): Promise<number>;
   /** Gives back leases whose owner is dead (per `isAlive`) so they are due at `now`; returns how many. */
-  recoverLeases(now: number, isAlive: (owner: string) => boolean): number;
+  recoverLeases(now: number, isAlive: (owner: string) => boolean): Promise<number>;
   /** Recipients in the selection leased by anyone but `owner`. */
-  countLeased(owner: string, selection?: Selection): number;
+  countLeased(owner: string, selection?: Selection): Promise<number>;
   /** Gives back every lease the owner holds (a worker stopping); returns how many. */
-  releaseLeases(owner: string, now: number): number;
+  releaseLeases(owner: string, now: number): Promise<number>;
   /**
    * Records attempts: delivered, deferred, failed per recipient, with any notifications to send.
    * Only recipients still leased by `owner` are changed. Batched like enqueue; resolves with the
@@ -199,20 +202,20 @@ export interface Queue {
   settle(settlement: Settlement): Promise<QueueId[]>;
 
   /** Makes the selection's pending recipients due at `now` (`queue flush`); returns how many. */
-  makeDue(now: number, selection?: Selection): number;
-  list(options?: ListOptions): QueueEntry[];
-  get(id: QueueId): QueueEntry | undefined;
-  attempts(id: QueueId): QueueAttempt[];
-  raw(id: QueueId): Uint8Array | undefined;
+  makeDue(now: number, selection?: Selection): Promise<number>;
+  list(options?: ListOptions): Promise<QueueEntry[]>;
+  get(id: QueueId): Promise<QueueEntry | undefined>;
+  attempts(id: QueueId): Promise<QueueAttempt[]>;
+  raw(id: QueueId): Promise<Uint8Array | undefined>;
   /** Each returns the IDs it found (and changed); unknown IDs are left out. */
-  hold(ids: readonly QueueId[]): QueueId[];
-  release(ids: readonly QueueId[]): QueueId[];
-  delete(selection: Selection): QueueId[];
+  hold(ids: readonly QueueId[]): Promise<QueueId[]>;
+  release(ids: readonly QueueId[]): Promise<QueueId[]>;
+  delete(selection: Selection): Promise<QueueId[]>;
   /** Failed recipients become queued again, due at `now`, with max-age counted from `now`. */
-  retryFailed(now: number, selection?: Selection): QueueId[];
+  retryFailed(now: number, selection?: Selection): Promise<QueueId[]>;
   /** Which of these IDs exist. */
-  existing(ids: readonly QueueId[]): QueueId[];
-  stats(): QueueStats;
+  existing(ids: readonly QueueId[]): Promise<QueueId[]>;
+  stats(): Promise<QueueStats>;
 
   /** Commits what is waiting and closes the database. */
   close(): Promise<void>;

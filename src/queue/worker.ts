@@ -49,11 +49,11 @@ export function runWorker(queue: Queue, options: WorkerOptions = {}): Worker {
       let delay = poll;
       try {
         if (performance.now() - lastRecovery >= poll) {
-          engine.recover();
+          await engine.recover();
           lastRecovery = performance.now();
         }
-        engine.schedule();
-        const next = engine.nextDue();
+        await engine.schedule();
+        const next = await engine.nextDue();
         if (next !== undefined) delay = Math.min(poll, Math.max(MIN_PASS_INTERVAL_MS, next - now()));
       } catch (error) {
         options.onError?.(error);
@@ -113,17 +113,17 @@ export async function flushQueue(queue: Queue, options: FlushOptions = {}): Prom
   );
   let waited = false;
   try {
-    queue.makeDue(now(), selection);
+    await queue.makeDue(now(), selection);
     for (;;) {
-      engine.recover();
-      engine.schedule();
+      await engine.recover();
+      await engine.schedule();
       if (engine.active > 0) {
         await engine.changes.wait();
         continue;
       }
       if (engine.failure !== undefined) throw engine.failure;
       // Nothing due is left (notifications the flush caused were due at once and went too).
-      if (engine.leasedElsewhere() === 0) break;
+      if ((await engine.leasedElsewhere()) === 0) break;
       waited = true;
       await sleep(LEASE_WAIT_MS).done;
     }

@@ -233,16 +233,16 @@ describe("against smtp-sink", () => {
     }
     first.kill("SIGKILL");
     expect((await first.done).signal).toBe("SIGKILL");
-    const leftAtKill = queue.stats().messages;
+    const leftAtKill = (await queue.stats()).messages;
     expect(leftAtKill).toBeGreaterThan(0);
 
     const second = startProcess([process.execPath, CLI, "queue", "run", "--quiet"], {
       env,
     });
-    for (let i = 0; i < 6000 && queue.stats().messages > 0; i++) await Bun.sleep(10);
+    for (let i = 0; i < 6000 && (await queue.stats()).messages > 0; i++) await Bun.sleep(10);
     second.kill("SIGTERM");
     expect((await second.done).exitCode).toBe(0);
-    expect(queue.stats().messages).toBe(0);
+    expect((await queue.stats()).messages).toBe(0);
     await queue.close();
 
     const messages = await sink.waitForMessages(total, 60_000);

@@ -30,7 +30,7 @@ test("SIGKILL while queueing: every acknowledged message is in the queue afterwa
   expect(child.signalCode).toBe("SIGKILL");
   const queue = openQueue({ path });
   try {
-    const stored = new Set(queue.list().map((entry) => entry.id));
+    const stored = new Set((await queue.list()).map((entry) => entry.id));
     const lost = acknowledged.filter((id) => !stored.has(id));
     expect(lost).toEqual([]);
     expect(stored.size).toBeGreaterThanOrEqual(acknowledged.length);

@@ -41,10 +41,10 @@ afterEach(async () => {
 });
 
 /** Leases everything due for the first due destination. */
-function leaseAll(owner = "host:1:a", limit = 100) {
-  const [due] = queue.dueDestinations(clock);
+async function leaseAll(owner = "host:1:a", limit = 100) {
+  const [due] = await queue.dueDestinations(clock);
   if (due === undefined) return [];
-  return queue.lease(due.destination, { owner, limit, now: clock, until: clock + 60_000 });
+  return await queue.lease(due.destination, { owner, limit, now: clock, until: clock + 60_000 });
 }
 
 function outcomes(...list: RecipientOutcome[]) {
@@ -55,7 +55,7 @@ describe("enqueue", () => {
   test("stores message, envelope and route; what comes back is what went in", async () => {
     const raw = encoder.encode("Subject: hi\r\n\r\n.dot\r\ncaf\u00e9\r\n");
     const id = await queue.enqueue(raw, envelope("<a@a.test>", "b@b.test", "c@c.test"), route);
-    const entry = queue.get(id);
+    const entry = await queue.get(id);
     expect(entry).toMatchObject({
       id,
       arrival: T0,
@@ -72,7 +72,7 @@ describe("enqueue", () => {
       [1, "c", "queued", T0],
     ]);
     expect(entry?.recipients[0]?.params.notify).toEqual(["FAILURE"]);
-    expect(queue.raw(id)).toEqual(raw);
+    expect(await queue.raw(id)).toEqual(raw);
   });
 
   test("many at once share a commit; every promise resolves with its own ID, and listeners hear once", async () => {
@@ -85,7 +85,7 @@ describe("enqueue", () => {
     );
     expect(new Set(ids).size).toBe(300);
     expect(heard).toEqual([ids]);
-    expect(queue.list().map((e) => e.id)).toEqual([...ids].sort());
+    expect((await queue.list()).map((e) => e.id)).toEqual([...ids].sort());
   });
 
   test("a message without recipients is refused", async () => {
@@ -98,14 +98,16 @@ describe("enqueue", () => {
     const id = await queue.enqueue(encoder.encode("kept"), envelope("<a@a.test>", "b@b.test"), route);
     await queue.close();
     queue = openQueue({ path: join(dir, "data", "queue.sqlite") });
-    expect(queue.get(id)?.recipients[0]?.state).toBe("queued");
-    expect(new TextDecoder().decode(queue.raw(id))).toBe("kept");
+    expect((await queue.get(id))?.recipients[0]?.state).toBe("queued");
+    expect(new TextDecoder().decode(await queue.raw(id))).toBe("kept");
   });
 
   test("MX routes group recipients by domain; equal routes are stored once", async () => {
     await queue.enqueue(encoder.encode("x"), envelope("<a@a.test>", "b@B.test", "c@c.test", "d@b.test"), mx);
     await queue.enqueue(encoder.encode("y"), envelope("<a@a.test>", "e@b.test"), { port: 2526, kind: "mx" });
-    const due = queue.dueDestinations(clock).sort((x, y) => x.destination.localeCompare(y.destination));
+    const due = (await queue.dueDestinations(clock)).sort((x, y) =>
+      x.destination.localeCompare(y.destination),
+    );
     expect(due.map((d) => [d.destination.replace(/^\d+\|/, ""), d.messages, d.route])).toEqual([
       ["b.test", 3, mx],
       ["c.test", 1, mx],
@@ -117,7 +119,7 @@ describe("enqueue", () => {
     await expect(
       queue.enqueue(encoder.encode("x"), envelope("<a@a.test>", "b@b.test"), route),
     ).rejects.toThrow(QueueClosedError);
-    expect(() => queue.list()).toThrow(QueueClosedError);
+    await expect(queue.list()).rejects.toThrow(QueueClosedError);
   });
 });
 
@@ -129,16 +131,16 @@ describe("leases", () => {
       ids.push(await queue.enqueue(encoder.encode(`m${i}`), envelope("<a@a.test>", "b@b.test"), route));
     }
     clock = T0 + 10;
-    const first = leaseAll("host:1:a", 3);
+    const first = await leaseAll("host:1:a", 3);
     expect(first.map((m) => m.id)).toEqual(ids.slice(0, 3));
     expect(first[0]).toMatchObject({ arrival: T0, expiryBase: T0, kind: "mail", route, delayWarned: false });
     expect(first[0]?.envelope.recipients.map((r) => r.path.mailbox?.local)).toEqual(["b"]);
     expect(first[0]?.recipientIndexes).toEqual([0]);
-    const second = leaseAll("host:1:b", 10);
+    const second = await leaseAll("host:1:b", 10);
     expect(second.map((m) => m.id)).toEqual(ids.slice(3));
-    expect(leaseAll("host:1:c")).toEqual([]);
-    expect(queue.countLeased("host:1:c")).toBe(5);
-    expect(queue.countLeased("host:1:a")).toBe(2);
+    expect(await leaseAll("host:1:c")).toEqual([]);
+    expect(await queue.countLeased("host:1:c")).toBe(5);
+    expect(await queue.countLeased("host:1:a")).toBe(2);
   });
 
   test("a lease brings only that destination's recipients", async () => {
@@ -147,52 +149,52 @@ describe("leases", () => {
       envelope("<a@a.test>", "b@b.test", "c@c.test", "d@b.test"),
       mx,
     );
-    const b = queue.dueDestinations(clock).find((d) => d.destination.endsWith("|b.test"));
-    const leased = queue.lease(b?.destination ?? "", {
+    const b = (await queue.dueDestinations(clock)).find((d) => d.destination.endsWith("|b.test"));
+    const leased = await queue.lease(b?.destination ?? "", {
       owner: "o",
       limit: 10,
       now: clock,
       until: clock + 1000,
     });
     expect(leased.map((m) => [m.id, m.recipientIndexes])).toEqual([[id, [0, 2]]]);
-    expect(queue.get(id)?.recipients.map((r) => r.state)).toEqual(["active", "queued", "active"]);
+    expect((await queue.get(id))?.recipients.map((r) => r.state)).toEqual(["active", "queued", "active"]);
   });
 
   test("a lease that runs out is due again; one renewed is not", async () => {
     await queue.enqueue(encoder.encode("x"), envelope("<a@a.test>", "b@b.test"), route);
-    leaseAll("host:1:a");
+    await leaseAll("host:1:a");
     clock += 30_000;
-    expect(queue.renewLeases("host:1:a", clock + 60_000)).toBe(1);
+    expect(await queue.renewLeases("host:1:a", clock + 60_000)).toBe(1);
     clock += 59_000;
-    expect(queue.dueDestinations(clock)).toEqual([]);
-    expect(queue.nextDue()).toBe(clock + 1000);
+    expect(await queue.dueDestinations(clock)).toEqual([]);
+    expect(await queue.nextDue()).toBe(clock + 1000);
     clock += 1000;
-    expect(leaseAll("host:2:b")).toHaveLength(1);
-    expect(queue.list()[0]?.recipients[0]?.leaseOwner).toBe("host:2:b");
+    expect(await leaseAll("host:2:b")).toHaveLength(1);
+    expect((await queue.list())[0]?.recipients[0]?.leaseOwner).toBe("host:2:b");
   });
 
   test("a dead owner's leases are given back at once, a live one's are not", async () => {
     await queue.enqueue(encoder.encode("x"), envelope("<a@a.test>", "b@b.test"), route);
     await queue.enqueue(encoder.encode("y"), envelope("<a@a.test>", "c@b.test"), route);
-    leaseAll("dead", 1);
-    leaseAll("alive", 1);
-    expect(queue.recoverLeases(clock, (owner) => owner !== "dead")).toBe(1);
-    expect(queue.list().map((e) => e.recipients[0]?.state)).toEqual(["queued", "active"]);
-    expect(queue.dueDestinations(clock)[0]?.messages).toBe(1);
+    await leaseAll("dead", 1);
+    await leaseAll("alive", 1);
+    expect(await queue.recoverLeases(clock, (owner) => owner !== "dead")).toBe(1);
+    expect((await queue.list()).map((e) => e.recipients[0]?.state)).toEqual(["queued", "active"]);
+    expect((await queue.dueDestinations(clock))[0]?.messages).toBe(1);
   });
 
   test("releaseLeases gives back what an owner holds, keeping deferred ones deferred", async () => {
     await queue.enqueue(encoder.encode("x"), envelope("<a@a.test>", "b@b.test"), route);
-    const [message] = leaseAll("w");
+    const [message] = await leaseAll("w");
     await queue.settle({
       id: message?.id ?? "",
       owner: "w",
       at: clock,
       recipients: outcomes({ state: "deferred", nextAttempt: clock, error: "refused" }),
     });
-    leaseAll("w");
-    expect(queue.releaseLeases("w", clock + 5)).toBe(1);
-    expect(queue.list()[0]?.recipients[0]).toMatchObject({
+    await leaseAll("w");
+    expect(await queue.releaseLeases("w", clock + 5)).toBe(1);
+    expect((await queue.list())[0]?.recipients[0]).toMatchObject({
       state: "deferred",
       nextAttempt: clock + 5,
       leaseOwner: null,
@@ -207,7 +209,7 @@ describe("settle", () => {
       envelope("<a@a.test>", "b@b.test", "c@b.test"),
       route,
     );
-    leaseAll("w");
+    await leaseAll("w");
     const notices = await queue.settle({
       id,
       owner: "w",
@@ -218,10 +220,10 @@ describe("settle", () => {
       ),
     });
     expect(notices).toEqual([]);
-    expect(queue.get(id)).toBeUndefined();
-    expect(queue.raw(id)).toBeUndefined();
-    expect(queue.attempts(id)).toEqual([]);
-    expect(queue.stats().messages).toBe(0);
+    expect(await queue.get(id)).toBeUndefined();
+    expect(await queue.raw(id)).toBeUndefined();
+    expect(await queue.attempts(id)).toEqual([]);
+    expect((await queue.stats()).messages).toBe(0);
   });
 
   test("mixed outcomes are recorded per recipient, with an attempt log for the undelivered", async () => {
@@ -230,7 +232,7 @@ describe("settle", () => {
       envelope("<a@a.test>", "b@b.test", "c@b.test", "d@b.test"),
       route,
     );
-    leaseAll("w");
+    await leaseAll("w");
     clock += 7;
     await queue.settle({
       id,
@@ -252,7 +254,7 @@ describe("settle", () => {
         },
       ),
     });
-    const entry = queue.get(id);
+    const entry = await queue.get(id);
     expect(
       entry?.recipients.map((r) => [r.state, r.attempts, r.nextAttempt, r.lastAttempt, r.status]),
     ).toEqual([
@@ -261,7 +263,7 @@ describe("settle", () => {
       ["failed", 1, null, clock, "5.1.1"],
     ]);
     expect(entry?.recipients[1]?.lastReply).toEqual({ code: 450, text: "busy" });
-    expect(queue.attempts(id)).toEqual([
+    expect(await queue.attempts(id)).toEqual([
       {
         recipientIndex: 1,
         at: clock,
@@ -279,25 +281,25 @@ describe("settle", () => {
         remoteMta: "relay.test",
       },
     ]);
-    expect(queue.dueDestinations(clock)).toEqual([]);
+    expect(await queue.dueDestinations(clock)).toEqual([]);
     clock += 300_000;
-    expect(leaseAll("w").map((m) => m.recipientIndexes)).toEqual([[1]]);
+    expect((await leaseAll("w")).map((m) => m.recipientIndexes)).toEqual([[1]]);
   });
 
   test("an owner that lost its lease changes nothing", async () => {
     const id = await queue.enqueue(encoder.encode("x"), envelope("<a@a.test>", "b@b.test"), route);
-    leaseAll("first");
+    await leaseAll("first");
     clock += 60_000;
-    leaseAll("second");
+    await leaseAll("second");
     await queue.settle({ id, owner: "first", at: clock, recipients: outcomes({ state: "delivered" }) });
-    expect(queue.get(id)?.recipients[0]).toMatchObject({ state: "active", leaseOwner: "second" });
+    expect((await queue.get(id))?.recipients[0]).toMatchObject({ state: "active", leaseOwner: "second" });
   });
 
   test("notifications are queued with the outcome, in the same commit, and heard by listeners", async () => {
     const id = await queue.enqueue(encoder.encode("x"), envelope("<a@a.test>", "b@b.test"), route);
     const heard: string[] = [];
     queue.onEnqueued((ids) => heard.push(...ids));
-    leaseAll("w");
+    await leaseAll("w");
     const notices = await queue.settle({
       id,
       owner: "w",
@@ -318,16 +320,16 @@ describe("settle", () => {
     });
     expect(notices).toHaveLength(1);
     expect(heard).toEqual(notices);
-    const notice = queue.get(notices[0] ?? "");
+    const notice = await queue.get(notices[0] ?? "");
     expect(notice).toMatchObject({ kind: "dsn", from: { mailbox: null } });
     expect(notice?.recipients[0]?.state).toBe("queued");
   });
 
   test("released recipients go back unattempted", async () => {
     const id = await queue.enqueue(encoder.encode("x"), envelope("<a@a.test>", "b@b.test"), route);
-    leaseAll("w");
+    await leaseAll("w");
     await queue.settle({ id, owner: "w", at: clock + 1, recipients: outcomes({ state: "released" }) });
-    expect(queue.get(id)?.recipients[0]).toMatchObject({
+    expect((await queue.get(id))?.recipients[0]).toMatchObject({
       state: "queued",
       attempts: 0,
       nextAttempt: clock + 1,
@@ -336,7 +338,7 @@ describe("settle", () => {
 
   test("the delay notice flag sticks", async () => {
     const id = await queue.enqueue(encoder.encode("x"), envelope("<a@a.test>", "b@b.test"), route);
-    const [leased] = leaseAll("w");
+    const [leased] = await leaseAll("w");
     expect(leased?.delayWarned).toBe(false);
     await queue.settle({
       id,
@@ -345,52 +347,52 @@ describe("settle", () => {
       delayWarned: true,
       recipients: outcomes({ state: "deferred", nextAttempt: clock, error: "later" }),
     });
-    expect(queue.get(id)?.delayWarned).toBe(true);
-    expect(leaseAll("w")[0]?.delayWarned).toBe(true);
+    expect((await queue.get(id))?.delayWarned).toBe(true);
+    expect((await leaseAll("w"))[0]?.delayWarned).toBe(true);
   });
 });
 
 describe("management", () => {
   test("hold keeps a message out of delivery until release makes it due", async () => {
     const id = await queue.enqueue(encoder.encode("x"), envelope("<a@a.test>", "b@b.test"), route);
-    expect(queue.hold([id, "0000000000000000"])).toEqual([id]);
-    expect(queue.dueDestinations(clock)).toEqual([]);
-    expect(queue.nextDue()).toBeUndefined();
-    expect(queue.get(id)?.held).toBe(true);
-    expect(queue.makeDue(clock)).toBe(0);
+    expect(await queue.hold([id, "0000000000000000"])).toEqual([id]);
+    expect(await queue.dueDestinations(clock)).toEqual([]);
+    expect(await queue.nextDue()).toBeUndefined();
+    expect((await queue.get(id))?.held).toBe(true);
+    expect(await queue.makeDue(clock)).toBe(0);
     clock += 1000;
-    expect(queue.release([id])).toEqual([id]);
-    expect(queue.get(id)?.recipients[0]?.nextAttempt).toBe(clock);
-    expect(queue.dueDestinations(clock)).toHaveLength(1);
+    expect(await queue.release([id])).toEqual([id]);
+    expect((await queue.get(id))?.recipients[0]?.nextAttempt).toBe(clock);
+    expect(await queue.dueDestinations(clock)).toHaveLength(1);
   });
 
   test("a message held while being delivered stays held after the attempt", async () => {
     const id = await queue.enqueue(encoder.encode("x"), envelope("<a@a.test>", "b@b.test"), route);
-    leaseAll("w");
-    queue.hold([id]);
+    await leaseAll("w");
+    await queue.hold([id]);
     await queue.settle({
       id,
       owner: "w",
       at: clock,
       recipients: outcomes({ state: "deferred", nextAttempt: clock, error: "x" }),
     });
-    expect(queue.get(id)?.recipients[0]).toMatchObject({ state: "deferred", nextAttempt: null });
-    expect(queue.dueDestinations(clock + 10)).toEqual([]);
+    expect((await queue.get(id))?.recipients[0]).toMatchObject({ state: "deferred", nextAttempt: null });
+    expect(await queue.dueDestinations(clock + 10)).toEqual([]);
   });
 
   test("makeDue brings deferred mail forward, leaving leased recipients alone", async () => {
     const a = await queue.enqueue(encoder.encode("a"), envelope("<a@a.test>", "b@b.test"), route);
     const b = await queue.enqueue(encoder.encode("b"), envelope("<a@a.test>", "c@b.test"), route);
-    leaseAll("w");
+    await leaseAll("w");
     await queue.settle({
       id: a,
       owner: "w",
       at: clock,
       recipients: outcomes({ state: "deferred", nextAttempt: clock + 9999, error: "x" }),
     });
-    expect(queue.makeDue(clock + 1, { ids: [a, b] })).toBe(1);
-    expect(queue.get(a)?.recipients[0]?.nextAttempt).toBe(clock + 1);
-    expect(queue.get(b)?.recipients[0]?.state).toBe("active");
+    expect(await queue.makeDue(clock + 1, { ids: [a, b] })).toBe(1);
+    expect((await queue.get(a))?.recipients[0]?.nextAttempt).toBe(clock + 1);
+    expect((await queue.get(b))?.recipients[0]?.state).toBe("active");
   });
 
   test("delete some, delete all", async () => {
@@ -399,11 +401,11 @@ describe("management", () => {
         queue.enqueue(encoder.encode(n), envelope("<a@a.test>", `${n}@b.test`), route),
       ),
     );
-    expect(queue.delete({ ids: [ids[1] ?? "", "0000000000000000"] })).toEqual([ids[1] ?? ""]);
-    expect(queue.existing(ids)).toEqual([ids[0], ids[2]].sort() as string[]);
-    expect(queue.delete({})).toEqual([ids[0], ids[2]].sort() as string[]);
-    expect(queue.list()).toEqual([]);
-    expect(queue.raw(ids[0] ?? "")).toBeUndefined();
+    expect(await queue.delete({ ids: [ids[1] ?? "", "0000000000000000"] })).toEqual([ids[1] ?? ""]);
+    expect(await queue.existing(ids)).toEqual([ids[0], ids[2]].sort() as string[]);
+    expect(await queue.delete({})).toEqual([ids[0], ids[2]].sort() as string[]);
+    expect(await queue.list()).toEqual([]);
+    expect(await queue.raw(ids[0] ?? "")).toBeUndefined();
   });
 
   test("retry-failed queues failed recipients again with max-age counted afresh", async () => {
@@ -412,7 +414,7 @@ describe("management", () => {
       envelope("<a@a.test>", "b@b.test", "c@b.test"),
       route,
     );
-    leaseAll("w");
+    await leaseAll("w");
     await queue.settle({
       id,
       owner: "w",
@@ -420,15 +422,15 @@ describe("management", () => {
       recipients: outcomes({ state: "failed", status: "5.1.1", error: "no" }, { state: "delivered" }),
     });
     clock += 50_000;
-    expect(queue.retryFailed(clock)).toEqual([id]);
-    expect(queue.get(id)?.recipients.map((r) => [r.state, r.nextAttempt, r.status])).toEqual([
+    expect(await queue.retryFailed(clock)).toEqual([id]);
+    expect((await queue.get(id))?.recipients.map((r) => [r.state, r.nextAttempt, r.status])).toEqual([
       ["queued", clock, null],
       ["delivered", null, null],
     ]);
-    const [leased] = leaseAll("w");
+    const [leased] = await leaseAll("w");
     expect(leased?.expiryBase).toBe(clock);
     expect(leased?.arrival).toBe(T0);
-    expect(queue.retryFailed(clock, { ids: [id] })).toEqual([]);
+    expect(await queue.retryFailed(clock, { ids: [id] })).toEqual([]);
   });
 
   test("stats count recipients by state and destination, held ones apart", async () => {
@@ -439,8 +441,8 @@ describe("management", () => {
     );
     clock += 1;
     const b = await queue.enqueue(encoder.encode("123"), envelope("<a@a.test>", "d@b.test"), route);
-    queue.hold([b]);
-    const stats = queue.stats();
+    await queue.hold([b]);
+    const stats = await queue.stats();
     expect(stats).toMatchObject({ messages: 2, held: 1, bytes: 8, oldest: { id: a, arrival: T0 } });
     expect(stats.recipients).toEqual({ queued: 2, active: 0, deferred: 0, held: 1, delivered: 0, failed: 0 });
     expect(

@@ -78,7 +78,7 @@ describe("flushQueue", () => {
     expect(server.received.map((m) => text(m.raw)).sort()).toEqual(
       Array.from({ length: 20 }, (_, i) => text(message(i))).sort(),
     );
-    expect(queue.list()).toEqual([]);
+    expect(await queue.list()).toEqual([]);
   });
 
   test("no more than --per-destination connections to one destination", async () => {
@@ -111,19 +111,19 @@ describe("flushQueue", () => {
       reply: { code: 450, enhanced: "4.2.1", text: "mailbox busy" },
       remoteMta: "127.0.0.1",
     });
-    const entry = queue.get(id ?? "");
+    const entry = await queue.get(id ?? "");
     expect(entry?.recipients[0]).toMatchObject({
       state: "deferred",
       attempts: 1,
       nextAttempt: clock + 300_000,
     });
-    expect(queue.list({ ids: [] })).toEqual([]);
+    expect(await queue.list({ ids: [] })).toEqual([]);
     server.refuse.clear();
     clock += 300_000;
     const second = await flushQueue(queue, { now });
     expect(second.attempts[0]?.recipients[0]?.outcome.state).toBe("delivered");
     expect(server.received).toHaveLength(1);
-    expect(queue.get(id ?? "")).toBeUndefined();
+    expect(await queue.get(id ?? "")).toBeUndefined();
   });
 
   test("the second deferral waits twice as long", async () => {
@@ -132,7 +132,10 @@ describe("flushQueue", () => {
     await flushQueue(queue, { now });
     clock += 300_000;
     await flushQueue(queue, { now });
-    expect(queue.get(id ?? "")?.recipients[0]).toMatchObject({ attempts: 2, nextAttempt: clock + 600_000 });
+    expect((await queue.get(id ?? ""))?.recipients[0]).toMatchObject({
+      attempts: 2,
+      nextAttempt: clock + 600_000,
+    });
   });
 
   test("5xx: failed at once, and the sender's notification reaches the notice route", async () => {
@@ -155,7 +158,7 @@ describe("flushQueue", () => {
     expect(body).toContain("Final-Recipient: rfc822; b@b.test\r\nAction: failed\r\nStatus: 5.1.1");
     expect(body).toContain("Diagnostic-Code: smtp; 550 5.1.1 no such user");
     expect(body).toContain(text(message(0)));
-    expect(queue.get(id ?? "")?.recipients[0]?.state).toBe("failed");
+    expect((await queue.get(id ?? ""))?.recipients[0]?.state).toBe("failed");
   });
 
   test("several recipients, one refused: the others get it once, the refused one bounces", async () => {
@@ -173,7 +176,11 @@ describe("flushQueue", () => {
     expect(bounces).toHaveLength(1);
     expect(text(bounces[0]?.raw)).toContain("Final-Recipient: rfc822; no@b.test");
     expect(text(bounces[0]?.raw)).not.toContain("Final-Recipient: rfc822; x@b.test");
-    expect(queue.get(id ?? "")?.recipients.map((r) => r.state)).toEqual(["delivered", "failed", "delivered"]);
+    expect((await queue.get(id ?? ""))?.recipients.map((r) => r.state)).toEqual([
+      "delivered",
+      "failed",
+      "delivered",
+    ]);
   });
 
   test("a refused message (5xx after the data) fails every recipient", async () => {
@@ -197,12 +204,12 @@ describe("flushQueue", () => {
     const result = await flushQueue(queue, { now, perDestination: 1, batchSize: 7 });
     expect(result.attempts).toHaveLength(30);
     for (const id of ids) {
-      expect(queue.get(id)?.recipients[0]).toMatchObject({
+      expect((await queue.get(id))?.recipients[0]).toMatchObject({
         state: "deferred",
         attempts: 1,
         nextAttempt: clock + 300_000,
       });
-      expect(queue.get(id)?.recipients[0]?.lastError).toMatch(/refused/);
+      expect((await queue.get(id))?.recipients[0]?.lastError).toMatch(/refused/);
     }
   });
 
@@ -239,22 +246,22 @@ describe("flushQueue", () => {
     await flushQueue(queue, options);
     expect(catcher.received).toHaveLength(1);
     expect(text(catcher.received[0]?.raw)).toContain("Action: delayed");
-    expect(queue.list()[0]?.delayWarned).toBe(true);
+    expect((await queue.list())[0]?.delayWarned).toBe(true);
   });
 
   test("held messages are not flushed; explicit IDs limit the flush", async () => {
     const [a, b, c] = await enqueueMany(3, routeTo(server));
-    queue.hold([b ?? ""]);
+    await queue.hold([b ?? ""]);
     const result = await flushQueue(queue, { now, ids: [a ?? "", b ?? ""] });
     expect(result.attempts.map((x) => x.id)).toEqual([a ?? ""]);
-    expect(queue.existing([a ?? "", b ?? "", c ?? ""]).sort()).toEqual([b, c].sort() as string[]);
+    expect((await queue.existing([a ?? "", b ?? "", c ?? ""])).sort()).toEqual([b, c].sort() as string[]);
   });
 
   test("a message another live worker holds is waited for, then delivered", async () => {
     const [id] = await enqueueMany(1, routeTo(server));
     const other = newLeaseOwner();
-    const [due] = queue.dueDestinations(clock);
-    const [leased] = queue.lease(due?.destination ?? "", {
+    const [due] = await queue.dueDestinations(clock);
+    const [leased] = await queue.lease(due?.destination ?? "", {
       owner: other,
       limit: 1,
       now: clock,
@@ -280,8 +287,13 @@ describe("flushQueue", () => {
     await child.exited;
     const dead = `${hostname()}:${child.pid}:feedface`;
     const [id] = await enqueueMany(1, routeTo(server));
-    const [due] = queue.dueDestinations(clock);
-    queue.lease(due?.destination ?? "", { owner: dead, limit: 1, now: clock, until: clock + 3_600_000 });
+    const [due] = await queue.dueDestinations(clock);
+    await queue.lease(due?.destination ?? "", {
+      owner: dead,
+      limit: 1,
+      now: clock,
+      until: clock + 3_600_000,
+    });
     const result = await flushQueue(queue, { now });
     expect(result.attempts.map((a) => a.id)).toEqual([id ?? ""]);
     expect(server.received).toHaveLength(1);
@@ -297,8 +309,8 @@ describe("flushQueue", () => {
     };
     const [id] = await enqueueMany(1, route);
     await flushQueue(queue, { now });
-    expect(queue.get(id ?? "")?.recipients[0]).toMatchObject({ state: "deferred" });
-    expect(queue.get(id ?? "")?.recipients[0]?.lastError).toContain("SMTPKIT_TEST_UNSET_VARIABLE");
+    expect((await queue.get(id ?? ""))?.recipients[0]).toMatchObject({ state: "deferred" });
+    expect((await queue.get(id ?? ""))?.recipients[0]?.lastError).toContain("SMTPKIT_TEST_UNSET_VARIABLE");
     expect(server.connections).toBe(0);
   });
 });
@@ -356,14 +368,14 @@ describe("runWorker", () => {
     for (let i = 0; i < 200 && server.received.length < 5; i++) await Bun.sleep(10);
     await worker.stop();
     expect(server.received).toHaveLength(5);
-    expect(queue.existing(ids)).toEqual([]);
+    expect(await queue.existing(ids)).toEqual([]);
   });
 
   test("a deferred message waits for its next attempt", async () => {
     server.refuse.set("b@b.test", new SmtpError(450, "4.2.1", "busy"));
     const worker = runWorker(queue, { now, pollIntervalMs: 20 });
     const [id] = await enqueueMany(1, routeTo(server));
-    for (let i = 0; i < 200 && queue.get(id ?? "")?.recipients[0]?.state !== "deferred"; i++)
+    for (let i = 0; i < 200 && (await queue.get(id ?? ""))?.recipients[0]?.state !== "deferred"; i++)
       await Bun.sleep(10);
     server.refuse.clear();
     await Bun.sleep(100);
@@ -380,7 +392,7 @@ describe("runWorker", () => {
     const worker = runWorker(queue, { perDestination: 1, batchSize: 100 });
     for (let i = 0; i < 500 && server.received.length === 0; i++) await Bun.sleep(2);
     await worker.stop();
-    const states = queue.list().flatMap((e) => e.recipients.map((r) => r.state));
+    const states = (await queue.list()).flatMap((e) => e.recipients.map((r) => r.state));
     expect(states.filter((s) => s === "active")).toEqual([]);
     expect(states.length + server.received.length).toBe(300);
   });
