@@ -2,19 +2,22 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createSecureContext } from "node:tls";
 import pkg from "../../package.json" with { type: "json" };
+import type { Envelope } from "../core/envelope.ts";
 import { ChaosSettingsError, parseDelaySpec, parseFailSpec } from "../http/chaos.ts";
 import type { HttpApi } from "../http/start-http-api.ts";
 import type { ServerTlsOptions } from "../net/connection.ts";
 import { makeSelfSignedCertificate } from "../net/self-signed.ts";
+import type { QueueRoute } from "../queue/route.ts";
 import { loadAuthUsers } from "../serve/auth-users.ts";
 import { catcherBackend } from "../serve/catcher-backend.ts";
 import { Chaos } from "../serve/chaos.ts";
 import { messageLogLine } from "../serve/message-log.ts";
-import type { Backend } from "../server/backend.ts";
+import type { Backend, SessionInfo } from "../server/backend.ts";
 import { type ListenAddress, startSmtpServer } from "../server/smtp-server.ts";
 import { MAILBOX_FILE_NAME, openStore } from "../store/open-store.ts";
 import { CliError, ExitCode, UsageError } from "./exit-codes.ts";
 import { hostPort, listOption, numberOption, type OptionValue, stringOption } from "./option-values.ts";
+import { type Relay, relayRoute, startRelay } from "./serve-relay.ts";
 
 type Options = Record<string, unknown>;
 const opt = (options: Options, name: string): OptionValue => options[name] as OptionValue;
@@ -150,16 +153,34 @@ export async function runServe(options: Options): Promise<void> {
     // Not a database, unreadable, or locked: one line, not a stack trace.
     throw new CliError(`cannot open the mailbox ${mailbox}: ${errorText(error)}`, ExitCode.noInput);
   }
-  const backend: Backend = catcherBackend({
+  const route = relayRoute(options);
+  const relay =
+    route === undefined
+      ? undefined
+      : startRelay(options, route, {
+          dataDir,
+          hostname,
+          checkedAuth: users !== undefined,
+          ...(quiet ? {} : { log: (line: string) => process.stderr.write(`${line}\n`) }),
+        });
+  const catcher: Backend = catcherBackend({
     store,
     hostname,
     chaos,
     ...(users ? { users } : {}),
+    ...(relay
+      ? {
+          forward: (raw: Uint8Array, envelope: Envelope, session: SessionInfo) =>
+            relay.forward(raw, envelope, session.authUser !== undefined),
+          keep: relay.keep,
+        }
+      : {}),
     ...(quiet
       ? {}
       : { onStored: (id, raw, envelope) => print(messageLogLine(id, raw, envelope, new Date(), logJson)) }),
   });
 
+  const backend = relay ? relay.guard(catcher) : catcher;
   const server = await startSmtpServer({
     backend,
     hostname,
@@ -175,11 +196,12 @@ export async function runServe(options: Options): Promise<void> {
     onError: (error) => process.stderr.write(`smtpkit: backend error: ${(error as Error).message}\n`),
   }).catch((error: Error) => {
     store.close();
+    void relay?.close();
     throw new CliError(`cannot listen: ${error.message}`, ExitCode.unavailable);
   });
 
   const api = http
-    ? await startApi(http, store, chaos).catch(async (error: Error) => {
+    ? await startApi(http, store, chaos, relay).catch(async (error: Error) => {
         await server.close(0);
         store.close();
         throw new CliError(
@@ -194,7 +216,7 @@ export async function runServe(options: Options): Promise<void> {
     .join(", ");
   if (!quiet) {
     process.stderr.write(
-      `smtpkit ${pkg.version} serving ${where}${api ? `, API http://${http?.host}:${api.port}` : ""}; mail stored ${dataDir === undefined ? "in memory" : `in ${join(dataDir, MAILBOX_FILE_NAME)}`}\n`,
+      `smtpkit ${pkg.version} serving ${where}${api ? `, API http://${http?.host}:${api.port}` : ""}; ${relay && !relay.keep ? `relaying to ${describeRoute(relay.route)}` : `mail stored ${dataDir === undefined ? "in memory" : `in ${join(dataDir, MAILBOX_FILE_NAME)}`}${relay ? ` and relayed to ${describeRoute(relay.route)}` : ""}`}\n`,
     );
   }
 
@@ -205,6 +227,7 @@ export async function runServe(options: Options): Promise<void> {
       stopping = true;
       await server.close(SHUTDOWN_GRACE_MS);
       await api?.close();
+      await relay?.close();
       store.close();
       resolve();
     };
@@ -213,10 +236,17 @@ export async function runServe(options: Options): Promise<void> {
   });
 }
 
+function describeRoute(route: QueueRoute): string {
+  return route.kind === "mx"
+    ? "each recipient's MX"
+    : `${route.implicitTls ? "smtps" : "smtp"}://${route.host}:${route.port}`;
+}
+
 async function startApi(
   http: { host: string; port: number },
   store: ReturnType<typeof openStore>,
   chaos: Chaos,
+  relay: Relay | undefined,
 ): Promise<HttpApi> {
   const { startHttpApi } = await import("../http/start-http-api.ts");
   return startHttpApi({
@@ -226,5 +256,6 @@ async function startApi(
     version: pkg.version,
     getChaos: () => chaos.current,
     onChaos: (settings) => chaos.set(settings),
+    ...(relay ? { onRelease: (raw, mailFrom, to) => relay.release(raw, mailFrom, to) } : {}),
   });
 }

@@ -39,6 +39,32 @@ export function registerServe(cli: CAC): void {
       many,
     )
     .option("--delay <stage:ms>", "Fault injection: wait MS before answering at STAGE", many)
+    .option(
+      "--relay <target>",
+      "Queue mail for onward delivery: smtp://[user@]host[:port], smtps://..., or mx",
+      many,
+    )
+    .option("--relay-and-keep", "With --relay, also keep every message in the catcher")
+    .option(
+      "--relay-domains <list>",
+      "Domains unauthenticated clients may relay to (comma-separated, repeatable)",
+      many,
+    )
+    .option(
+      "--relay-to <list>",
+      "Addresses unauthenticated clients may relay to (comma-separated, repeatable)",
+      many,
+    )
+    .option("--relay-password-env <var>", "The relay user's password from this environment variable", many)
+    .option("--relay-password-file <file>", "The relay user's password from this file", many)
+    .option(
+      "--relay-password-cmd <command>",
+      "The relay user's password from this command's first line",
+      many,
+    )
+    .option("--relay-ca <file>", "CA certificates (PEM) to verify the relay target with", many)
+    .option("--relay-insecure", "Do not fail when the relay target's certificate does not verify")
+    .option("--dns <host[:port]>", "DNS resolver for --relay mx", many)
     .option("--quiet", "Do not print a line per message")
     .option("--log-json", "Print one JSON object per message instead of a text line")
     .action(async (options: Record<string, unknown>) => {

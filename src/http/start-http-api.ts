@@ -4,6 +4,7 @@ import { StoreClosedError } from "../store/types.ts";
 import { type ChaosHooks, registerChaosRoute } from "./chaos-route.ts";
 import { registerEventsRoute } from "./events-route.ts";
 import { registerMessageRoutes } from "./message-routes.ts";
+import { type ReleaseHook, registerReleaseRoute } from "./release-route.ts";
 import { errorResponse, HttpError, HttpStatus } from "./responses.ts";
 import { Router } from "./router.ts";
 import { registerStatusRoutes, type SmtpStats } from "./status-routes.ts";
@@ -25,6 +26,8 @@ export interface HttpApiOptions extends ChaosHooks {
   store: MessageStore;
   version: string;
   getSmtpStats?: () => SmtpStats;
+  /** POST /api/v1/message/{ID}/release; without it the endpoint answers 400 (no relay). */
+  onRelease?: ReleaseHook;
 }
 
 export interface HttpApi {
@@ -53,6 +56,7 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
     chaosEnabled: options.onChaos !== undefined,
   });
   registerChaosRoute(router, { onChaos: options.onChaos, getChaos: options.getChaos });
+  registerReleaseRoute(router, options.store, options.onRelease);
 
   server = Bun.serve({
     hostname: options.host ?? DEFAULT_HTTP_HOST,
