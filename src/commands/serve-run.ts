@@ -7,6 +7,7 @@ import { ChaosSettingsError, parseDelaySpec, parseFailSpec } from "../http/chaos
 import type { HttpApi } from "../http/start-http-api.ts";
 import type { ServerTlsOptions } from "../net/connection.ts";
 import { makeSelfSignedCertificate } from "../net/self-signed.ts";
+import { defaultDataDir } from "../queue/open-queue.ts";
 import type { QueueRoute } from "../queue/route.ts";
 import { loadAuthUsers } from "../serve/auth-users.ts";
 import { catcherBackend } from "../serve/catcher-backend.ts";
@@ -24,10 +25,6 @@ const opt = (options: Options, name: string): OptionValue => options[name] as Op
 
 /** How long SIGINT/SIGTERM lets transactions in flight finish. */
 const SHUTDOWN_GRACE_MS = 5_000;
-
-export function defaultDataDir(env: Record<string, string | undefined> = process.env): string {
-  return join(env.XDG_DATA_HOME || join(env.HOME ?? ".", ".local", "share"), "smtpkit");
-}
 
 /** `25M`, `512k`, `1048576`, `25MiB`. */
 export function parseSize(text: string, flag: string): number {
