@@ -9,7 +9,9 @@ export const QUEUE_SCHEMA_VERSION = 1;
  * - bodies: the message octets, apart so that listing never pages them in.
  * - recipients: one row per recipient with its state; `next_attempt` is when it is due, and for an
  *   active (leased) recipient when its lease runs out, so an expired lease is simply due again.
- *   Delivered and failed rows have none, which keeps them out of the partial indexes.
+ *   Delivered and failed rows have none, which keeps them out of the partial indexes. There is no
+ *   index on the lease owner: every lease and outcome would pay for it, and the queries by owner
+ *   (renewing, giving back, recovering leases) run seldom.
  * - attempts: every attempt's outcome for `queue show`, dropped with its message.
  */
 const SCHEMA_V1 = `
@@ -52,7 +54,6 @@ CREATE TABLE recipients (
 ) WITHOUT ROWID;
 CREATE INDEX recipients_due ON recipients(destination, next_attempt, message_id) WHERE next_attempt IS NOT NULL;
 CREATE INDEX recipients_next ON recipients(next_attempt) WHERE next_attempt IS NOT NULL;
-CREATE INDEX recipients_leases ON recipients(lease_owner) WHERE lease_owner IS NOT NULL;
 CREATE TABLE attempts (
   message_id TEXT NOT NULL,
   idx INTEGER NOT NULL,
