@@ -1,7 +1,8 @@
 /**
  * Mailpit's `POST /api/v1/message/{ID}/release` ({"To": [...]}): send a caught message on to
  * the given recipients. In smtpkit it goes through the durable queue of `serve --relay`, so an
- * upstream that is down delays the mail instead of losing it.
+ * upstream that is down delays the mail instead of losing it. The message goes as stored, our
+ * Received line included (it is a trace field of the hop that caught it).
  */
 import type { MessageStore } from "../store/types.ts";
 import { HttpError, HttpStatus, ok, readJson } from "./responses.ts";
@@ -32,7 +33,9 @@ export function registerReleaseRoute(
       throw new HttpError(HttpStatus.badRequest, 'the body must be {"To": ["address", ...]}');
     }
     const id = params.id ?? "";
-    const [summary, raw] = await Promise.all([store.get(id), store.raw(id)]);
+    // `latest` as the other message routes take it: the newest message.
+    const summary = id === "latest" ? await store.latest() : await store.get(id);
+    const raw = summary ? await store.raw(summary.id) : undefined;
     if (!summary || !raw) throw new HttpError(HttpStatus.notFound, "message not found");
     try {
       await release(
