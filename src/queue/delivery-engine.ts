@@ -154,6 +154,13 @@ export class DeliveryEngine {
     return this.#failure;
   }
 
+  /** The failure, once: a long-running worker reports it and goes on. */
+  takeFailure(): unknown {
+    const failure = this.#failure;
+    this.#failure = undefined;
+    return failure;
+  }
+
   #selection(): Selection | undefined {
     return this.#ids === undefined ? undefined : { ids: [...this.#ids] };
   }

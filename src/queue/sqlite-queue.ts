@@ -48,6 +48,8 @@ const BUSY_TIMEOUT_MS = 10_000;
 const MAX_BATCH_WRITES = 1000;
 /** ...or this many message octets, so memory stays bounded when large messages pour in. */
 const MAX_BATCH_BYTES = 64 * 1024 * 1024;
+/** A lease holds the bodies it brings in memory: at most this many octets (but always one message). */
+const LEASE_MAX_BYTES = 32 * 1024 * 1024;
 /** Distinct envelope JSON texts kept parsed (see #parsed). */
 const PARSE_CACHE_ENTRIES = 1000;
 /** Up to this much of the database file is read through mmap. */
@@ -188,6 +190,7 @@ export class SqliteQueue implements Queue {
     markWarned: Statement;
     leaseCandidates: Statement<{ message_id: string }, [string | null, string, number, number]>;
     leaseUpdate: Statement;
+    sizes: Statement<{ id: string; size: number }, [string]>;
   };
 
   constructor(options: SqliteQueueOptions) {
@@ -274,6 +277,7 @@ export class SqliteQueue implements Queue {
          WHERE r.destination = ?2 AND r.next_attempt <= ?3 AND ${IN_SELECTION}
          ORDER BY r.next_attempt, r.message_id LIMIT ?4`,
       ),
+      sizes: db.prepare("SELECT id, size FROM messages WHERE id IN (SELECT value FROM json_each(?))"),
       leaseUpdate: db.prepare(
         // "+" keeps SQLite off the due index, which would visit every due recipient of the destination.
         `UPDATE recipients SET state = 'active', lease_owner = ?1, next_attempt = ?2
@@ -627,10 +631,21 @@ export class SqliteQueue implements Queue {
         .all(selectionParam(request), destination, request.now, request.limit)
         .map((row) => row.message_id);
       if (candidates.length === 0) return [];
-      const ids = idsParam(candidates);
+      const ids = idsParam(this.#withinBudget(candidates));
       this.#sql.leaseUpdate.run(request.owner, request.until, destination, request.now, ids);
       return this.#readLeased(ids, request.owner, destination);
     });
+  }
+
+  /** The leading candidates whose bodies fit LEASE_MAX_BYTES (always at least one). */
+  #withinBudget(candidates: string[]): string[] {
+    const sizes = new Map(this.#sql.sizes.all(idsParam(candidates)).map((row) => [row.id, row.size]));
+    let total = 0;
+    for (const [index, id] of candidates.entries()) {
+      total += sizes.get(id) ?? 0;
+      if (total > LEASE_MAX_BYTES && index > 0) return candidates.slice(0, index);
+    }
+    return candidates;
   }
 
   #readLeased(ids: string, owner: string, destination: string): LeasedMessage[] {

@@ -58,7 +58,8 @@ export function runWorker(queue: Queue, options: WorkerOptions = {}): Worker {
       } catch (error) {
         options.onError?.(error);
       }
-      if (engine.failure !== undefined) options.onError?.(engine.failure);
+      const failure = engine.takeFailure();
+      if (failure !== undefined) options.onError?.(failure);
       const timer = sleep(delay);
       await Promise.race([timer.done, wakeUp.wait(), engine.changes.wait()]);
       timer.cancel();

@@ -143,6 +143,13 @@ describe("leases", () => {
     expect(await queue.countLeased("host:1:a")).toBe(2);
   });
 
+  test("a lease holds at most 32 MiB of bodies, but always one message", async () => {
+    const big = new Uint8Array(12 * 1024 * 1024).fill(0x61);
+    for (let i = 0; i < 3; i++) await queue.enqueue(big, envelope("<a@a.test>", "b@b.test"), route);
+    expect((await leaseAll("w", 10)).length).toBe(2);
+    expect((await leaseAll("w", 10)).length).toBe(1);
+  });
+
   test("a lease brings only that destination's recipients", async () => {
     const id = await queue.enqueue(
       encoder.encode("x"),
