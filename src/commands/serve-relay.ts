@@ -5,7 +5,7 @@
  * is never an open relay.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { createSecureContext } from "node:tls";
 import { formatPath, type Path, parseMailbox } from "../core/address.ts";
 import type { Envelope } from "../core/envelope.ts";
@@ -102,6 +102,10 @@ export function relayPolicyFromFlags(options: Options, checkedAuth: boolean): Re
   return policy;
 }
 
+function absolute(path: string | undefined): string | undefined {
+  return path === undefined ? undefined : resolve(path);
+}
+
 function checkCaFile(caFile: string): void {
   if (!existsSync(caFile)) throw new CliError(`--relay-ca: ${caFile} does not exist`, ExitCode.noInput);
   // Read now only to fail at start-up; the route keeps the path and reads it per connection.
@@ -130,9 +134,11 @@ export function relayRoute(
     if (stray) throw new UsageError(`${stray[1]} needs --relay TARGET`);
     return undefined;
   }
+  // Paths are made absolute: the route is stored with each message, and `queue flush` in another
+  // directory reads them too.
   const secret = {
     env: stringOption(opt(options, "relayPasswordEnv")),
-    file: stringOption(opt(options, "relayPasswordFile")),
+    file: absolute(stringOption(opt(options, "relayPasswordFile"))),
     command: stringOption(opt(options, "relayPasswordCmd")),
   };
   const sources = (Object.keys(SECRET_FLAGS) as (keyof typeof SECRET_FLAGS)[]).filter(
@@ -141,7 +147,7 @@ export function relayRoute(
   if (sources.length > 1) {
     throw new UsageError(`give one of ${Object.values(SECRET_FLAGS).join(", ")}, not ${sources.length}`);
   }
-  const caFile = stringOption(opt(options, "relayCa"));
+  const caFile = absolute(stringOption(opt(options, "relayCa")));
   if (caFile !== undefined) checkCaFile(caFile);
   const tls = {
     ...(caFile === undefined ? {} : { caFile }),

@@ -135,6 +135,22 @@ describe("relayRoute", () => {
     expect(error.message).toContain(message);
   });
 
+  test("file paths are made absolute: the route is stored, and queue flush may run elsewhere", () => {
+    const here = process.cwd();
+    process.chdir(dir);
+    try {
+      const route = relayRoute({
+        relay: "smtp://u@relay.test",
+        relayPasswordFile: "password",
+        relayCa: "ca.pem",
+        relayTo: "a@b.test",
+      });
+      expect(route).toMatchObject({ tls: { caFile }, auth: { secret: { file: passwordFile } } });
+    } finally {
+      process.chdir(here);
+    }
+  });
+
   test("with --auth-users, authenticated clients may relay: no list is needed", () => {
     expect(relayRoute({ relay: "mx", authUsers: "users.txt" })).toEqual({ kind: "mx" });
   });
