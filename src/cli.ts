@@ -39,7 +39,8 @@ function guardOutput(): void {
 
 /**
  * `send` prints nothing on success unless asked to; any other command may print right away. A
- * failing `send` writes its one line to stderr unguarded: with nobody reading, exit 1 instead.
+ * failing `send` writes its one line to stderr unguarded, which keeps its exit code when nobody
+ * reads stderr (measured: the write to a closed pipe is dropped, the process still exits 75).
  */
 function printsOnSuccess(command: string, options: Record<string, unknown>): boolean {
   if (command !== "send") return true;
