@@ -220,12 +220,19 @@ export async function runServe(options: Options): Promise<void> {
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = async () => {
-      if (stopping) return;
+      // A second signal means "now": whatever is in flight is safe (leases expire, 250s are committed).
+      if (stopping) process.exit(ExitCode.tempFail);
       stopping = true;
       await server.close(SHUTDOWN_GRACE_MS);
       await api?.close();
-      await relay?.close();
+      // A delivery stuck on a silent upstream must not hold the shutdown: its lease expires and
+      // the message is retried by the next worker.
+      const relayClosed = relay
+        ? await Promise.race([relay.close().then(() => true), Bun.sleep(SHUTDOWN_GRACE_MS).then(() => false)])
+        : true;
       store.close();
+      // The stuck delivery still holds sockets and timers that would keep the process alive.
+      if (!relayClosed) process.exit(ExitCode.ok);
       resolve();
     };
     process.on("SIGINT", stop);
