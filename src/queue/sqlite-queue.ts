@@ -13,13 +13,26 @@
  * `serve --relay`): leases are taken inside IMMEDIATE transactions, so two workers never lease
  * the same recipient, and busy_timeout makes a writer wait for another's commit.
  */
-import { Database, type Statement } from "bun:sqlite";
+import { Database } from "bun:sqlite";
 import type { Path } from "../core/address.ts";
 import type { Envelope, Recipient } from "../core/envelope.ts";
 import type { MailParams, RcptParams } from "../core/esmtp-params.ts";
 import { newQueueId } from "./queue-id.ts";
 import { canonicalRoute, destinationKey, parseStoredRoute, type QueueRoute } from "./route.ts";
 import { migrateQueue } from "./schema.ts";
+import { listAttempts, listEntries, queueStats } from "./sqlite-reports.ts";
+import {
+  IN_SELECTION,
+  idsParam,
+  type MessageRow,
+  prepareQueueStatements,
+  type QueueStatements,
+  type RecipientRow,
+  replyText,
+  routeIdOf,
+  selectionParam,
+  unlessHeld,
+} from "./sqlite-statements.ts";
 import {
   type DueDestination,
   type EnqueueOptions,
@@ -33,11 +46,8 @@ import {
   QueueClosedError,
   type QueueEntry,
   type QueueId,
-  type QueueRecipient,
   type QueueStats,
   type RecipientOutcome,
-  type RecipientState,
-  type ReplyRecord,
   type Selection,
   type Settlement,
 } from "./types.ts";
@@ -84,70 +94,8 @@ type Write =
       reject: (error: unknown) => void;
     };
 
-interface MessageRow {
-  id: string;
-  arrival: number;
-  expiry_base: number;
-  sender: string;
-  mail_params: string;
-  route_id: number;
-  size: number;
-  kind: string;
-  held: number;
-  delay_warned: number;
-}
-
-interface RecipientRow {
-  message_id: string;
-  idx: number;
-  path: string;
-  params: string;
-  destination: string;
-  state: string;
-  attempts: number;
-  next_attempt: number | null;
-  last_attempt: number | null;
-  last_reply: string | null;
-  last_error: string | null;
-  remote_mta: string | null;
-  status: string | null;
-  lease_owner: string | null;
-}
-
-/** The bound value that means "every message" in `(? IS NULL OR id IN json_each(?))`. */
-function selectionParam(selection: Selection | undefined): string | null {
-  return selection?.ids === undefined ? null : JSON.stringify(selection.ids);
-}
-
-function idsParam(ids: readonly string[]): string {
-  return JSON.stringify(ids);
-}
-
-function replyText(reply: ReplyRecord | undefined): string | null {
-  return reply === undefined ? null : JSON.stringify(reply);
-}
-
-function parseReply(text: string | null): ReplyRecord | null {
-  return text === null ? null : (JSON.parse(text) as ReplyRecord);
-}
-
 function domainOf(recipient: Recipient): string {
   return recipient.path.mailbox?.domain ?? "";
-}
-
-const IN_SELECTION = "(?1 IS NULL OR r.message_id IN (SELECT value FROM json_each(?1)))";
-
-/**
- * A held message's pending recipients have no next attempt (so the hot queries need no join
- * with messages); anything that would make one due again goes through this.
- */
-function unlessHeld(value: string, table = "recipients"): string {
-  return `CASE WHEN EXISTS (SELECT 1 FROM messages h WHERE h.id = ${table}.message_id AND h.held = 1) THEN NULL ELSE ${value} END`;
-}
-
-/** The route ID at the front of a destination key (see destinationKey). */
-function routeIdOf(destination: string): number {
-  return Number.parseInt(destination.slice(0, destination.indexOf("|")), 10);
 }
 
 export class SqliteQueue implements Queue {
@@ -165,40 +113,13 @@ export class SqliteQueue implements Queue {
   /** Whether the connection is in synchronous=FULL (true) or NORMAL (false) now. */
   #durable = true;
   readonly #parseCache = new Map<string, unknown>();
-  readonly #sql: {
-    begin: Statement;
-    commit: Statement;
-    rollback: Statement;
-    syncFull: Statement;
-    syncNormal: Statement;
-    insertRoute: Statement;
-    routeId: Statement<{ id: number }, [string]>;
-    routeSpec: Statement<{ spec: string }, [number]>;
-    insertMessage: Statement;
-    insertBody: Statement;
-    insertRecipient: Statement;
-    release: Statement;
-    settleDelivered: Statement;
-    settleDeferred: Statement;
-    settleFailed: Statement;
-    insertAttempt: Statement;
-    deleteDelivered: Statement<{ id: string }, [string]>;
-    deleteWhollyDelivered: Statement<{ id: string }, [string]>;
-    deleteBodies: Statement;
-    deleteRecipients: Statement;
-    deleteAttempts: Statement;
-    markWarned: Statement;
-    leaseCandidates: Statement<{ message_id: string }, [string | null, string, number, number]>;
-    leaseUpdate: Statement;
-    sizes: Statement<{ id: string; size: number }, [string]>;
-  };
+  readonly #sql: QueueStatements;
 
   constructor(options: SqliteQueueOptions) {
     this.path = options.path;
     this.#now = options.now ?? Date.now;
     this.#db = new Database(options.path, { create: true, strict: true });
     this.#db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
-    if (process.env.QPRAGMA) for (const p of process.env.QPRAGMA.split(";")) this.#db.exec(`PRAGMA ${p}`);
     if (options.path !== ":memory:") {
       this.#db.exec("PRAGMA journal_mode = WAL");
       // Reads through a memory map instead of a system call per page (the worker reads every body).
@@ -207,83 +128,7 @@ export class SqliteQueue implements Queue {
     // Every commit reaches the disk before it returns; group commit keeps that to one per batch.
     this.#db.exec("PRAGMA synchronous = FULL");
     migrateQueue(this.#db);
-    const db = this.#db;
-    this.#sql = {
-      begin: db.prepare("BEGIN IMMEDIATE"),
-      commit: db.prepare("COMMIT"),
-      rollback: db.prepare("ROLLBACK"),
-      syncFull: db.prepare("PRAGMA synchronous = FULL"),
-      syncNormal: db.prepare("PRAGMA synchronous = NORMAL"),
-      insertRoute: db.prepare("INSERT OR IGNORE INTO routes (spec) VALUES (?)"),
-      routeId: db.prepare("SELECT id FROM routes WHERE spec = ?"),
-      routeSpec: db.prepare("SELECT spec FROM routes WHERE id = ?"),
-      insertMessage: db.prepare(
-        `INSERT INTO messages (id, arrival, expiry_base, sender, mail_params, route_id, size, kind, held)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ),
-      insertBody: db.prepare("INSERT INTO bodies (id, raw) VALUES (?, ?)"),
-      insertRecipient: db.prepare(
-        `INSERT INTO recipients (message_id, idx, path, params, destination, state, next_attempt)
-         VALUES (?, ?, ?, ?, ?, 'queued', ?)`,
-      ),
-      release: db.prepare(
-        `UPDATE recipients SET state = CASE WHEN attempts > 0 THEN 'deferred' ELSE 'queued' END,
-           lease_owner = NULL, next_attempt = ${unlessHeld("?")}
-         WHERE message_id = ? AND idx = ? AND lease_owner = ? AND state = 'active'`,
-      ),
-      settleDelivered: db.prepare(
-        `UPDATE recipients SET state = 'delivered', attempts = attempts + 1, next_attempt = NULL,
-           last_attempt = ?, last_reply = ?, last_error = NULL, remote_mta = ?, lease_owner = NULL
-         WHERE message_id = ? AND idx = ? AND lease_owner = ? AND state = 'active'`,
-      ),
-      settleDeferred: db.prepare(
-        `UPDATE recipients SET state = 'deferred', attempts = attempts + 1, next_attempt = ${unlessHeld("?")},
-           last_attempt = ?, last_reply = ?, last_error = ?, remote_mta = ?, lease_owner = NULL
-         WHERE message_id = ? AND idx = ? AND lease_owner = ? AND state = 'active'`,
-      ),
-      settleFailed: db.prepare(
-        `UPDATE recipients SET state = 'failed', attempts = attempts + 1, next_attempt = NULL,
-           last_attempt = ?, last_reply = ?, last_error = ?, remote_mta = ?, status = ?, lease_owner = NULL
-         WHERE message_id = ? AND idx = ? AND lease_owner = ? AND state = 'active'`,
-      ),
-      insertAttempt: db.prepare(
-        "INSERT INTO attempts (message_id, idx, at, state, reply, error, remote_mta) VALUES (?, ?, ?, ?, ?, ?, ?)",
-      ),
-      deleteDelivered: db.prepare(
-        `DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?))
-           AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = messages.id AND r.state != 'delivered')
-         RETURNING id`,
-      ),
-      // [[id, owner, [idx...]], ...]: delete each message whose every recipient is in its entry.
-      deleteWhollyDelivered: db.prepare(
-        `DELETE FROM messages WHERE id IN (
-           SELECT c.value ->> 0 FROM json_each(?) c
-           WHERE NOT EXISTS (
-             SELECT 1 FROM recipients r WHERE r.message_id = c.value ->> 0
-               AND NOT (r.state = 'active' AND r.lease_owner = c.value ->> 1
-                        AND r.idx IN (SELECT value FROM json_each(c.value -> 2)))))
-         RETURNING id`,
-      ),
-      deleteBodies: db.prepare("DELETE FROM bodies WHERE id IN (SELECT value FROM json_each(?))"),
-      deleteRecipients: db.prepare(
-        "DELETE FROM recipients WHERE message_id IN (SELECT value FROM json_each(?))",
-      ),
-      deleteAttempts: db.prepare("DELETE FROM attempts WHERE message_id IN (SELECT value FROM json_each(?))"),
-      markWarned: db.prepare("UPDATE messages SET delay_warned = 1 WHERE id = ?"),
-      // Index order (destination, next_attempt, message_id): the oldest due come first, and the
-      // scan stops at the limit instead of sorting every due recipient.
-      leaseCandidates: db.prepare(
-        `SELECT DISTINCT r.message_id FROM recipients r
-         WHERE r.destination = ?2 AND r.next_attempt <= ?3 AND ${IN_SELECTION}
-         ORDER BY r.next_attempt, r.message_id LIMIT ?4`,
-      ),
-      sizes: db.prepare("SELECT id, size FROM messages WHERE id IN (SELECT value FROM json_each(?))"),
-      leaseUpdate: db.prepare(
-        // "+" keeps SQLite off the due index, which would visit every due recipient of the destination.
-        `UPDATE recipients SET state = 'active', lease_owner = ?1, next_attempt = ?2
-         WHERE message_id IN (SELECT value FROM json_each(?5)) AND +destination = ?3 AND +next_attempt <= ?4`,
-      ),
-    };
+    this.#sql = prepareQueueStatements(this.#db);
   }
 
   // ── writes that are group-committed ─────────────────────────────────────
@@ -392,38 +237,16 @@ export class SqliteQueue implements Queue {
    * upgrading a read); `durable` false commits it with synchronous=NORMAL (see the top of the file).
    */
   #transaction<T>(durable: boolean, body: () => T): T {
-    const g = globalThis as unknown as { __t: number; __n: number; __c: number };
-    const t0 = performance.now();
-    try {
-      return this.#transaction2(durable, body);
-    } finally {
-      const d = performance.now() - t0;
-      g.__t = (g.__t ?? 0) + d;
-      g.__n = (g.__n ?? 0) + 1;
-    }
-  }
-  #transaction2<T>(durable: boolean, body: () => T): T {
     // The connection stays in the mode of its last transaction: switching costs a statement.
     if (this.#durable !== durable) {
       (durable ? this.#sql.syncFull : this.#sql.syncNormal).run();
       this.#durable = durable;
     }
     this.#sql.begin.run();
-    const g = globalThis as unknown as { __c: number };
-    const tc = performance.now();
     let result: T;
     try {
       result = body();
-    } catch (error) {
-      if (this.#db.inTransaction) this.#sql.rollback.run();
-      throw error;
-    }
-    const tcc = performance.now();
-    g.__c = (g.__c ?? 0) - (tcc - tc) * 0;
-    try {
       this.#sql.commit.run();
-      (g as unknown as { __cm: number }).__cm =
-        ((g as unknown as { __cm: number }).__cm ?? 0) + performance.now() - tcc;
     } catch (error) {
       if (this.#db.inTransaction) this.#sql.rollback.run();
       throw error;
@@ -802,69 +625,17 @@ export class SqliteQueue implements Queue {
   async list(options: ListOptions = {}): Promise<QueueEntry[]> {
     this.#assertOpen();
     this.#commitPending();
-    const selection = selectionParam(options);
-    const messages = this.#db
-      .query<MessageRow, [string | null]>(
-        `SELECT * FROM messages WHERE (?1 IS NULL OR id IN (SELECT value FROM json_each(?1))) ORDER BY id`,
-      )
-      .all(selection);
-    const recipients = this.#db
-      .query<RecipientRow, [string | null]>(
-        `SELECT * FROM recipients r WHERE ${IN_SELECTION} ORDER BY r.message_id, r.idx`,
-      )
-      .all(selection);
-    const byMessage = new Map<string, QueueRecipient[]>();
-    for (const row of recipients) {
-      const list = byMessage.get(row.message_id) ?? [];
-      if (list.length === 0) byMessage.set(row.message_id, list);
-      list.push(recipientFromRow(row));
-    }
-    return messages.map((row) => this.#entry(row, byMessage.get(row.id) ?? []));
+    return listEntries(this.#db, options, (id) => this.#routeById(id));
   }
 
   async get(id: QueueId): Promise<QueueEntry | undefined> {
     return (await this.list({ ids: [id] }))[0];
   }
 
-  #entry(row: MessageRow, recipients: QueueRecipient[]): QueueEntry {
-    return {
-      id: row.id,
-      arrival: row.arrival,
-      size: row.size,
-      from: JSON.parse(row.sender) as Path,
-      mailParams: JSON.parse(row.mail_params) as MailParams,
-      route: this.#routeById(row.route_id),
-      kind: row.kind as MessageKind,
-      held: row.held === 1,
-      delayWarned: row.delay_warned === 1,
-      recipients,
-    };
-  }
-
   async attempts(id: QueueId): Promise<QueueAttempt[]> {
     this.#assertOpen();
     this.#commitPending();
-    return this.#db
-      .query<
-        {
-          idx: number;
-          at: number;
-          state: QueueAttempt["state"];
-          reply: string | null;
-          error: string | null;
-          remote_mta: string | null;
-        },
-        [string]
-      >("SELECT idx, at, state, reply, error, remote_mta FROM attempts WHERE message_id = ? ORDER BY rowid")
-      .all(id)
-      .map((row) => ({
-        recipientIndex: row.idx,
-        at: row.at,
-        state: row.state,
-        reply: parseReply(row.reply),
-        error: row.error,
-        remoteMta: row.remote_mta,
-      }));
+    return listAttempts(this.#db, id);
   }
 
   async raw(id: QueueId): Promise<Uint8Array | undefined> {
@@ -968,50 +739,10 @@ export class SqliteQueue implements Queue {
   async stats(): Promise<QueueStats> {
     this.#assertOpen();
     this.#commitPending();
-    const totals = this.#db
-      .query<{ messages: number; held: number | null; bytes: number | null }, []>(
-        "SELECT COUNT(*) AS messages, SUM(held) AS held, SUM(size) AS bytes FROM messages",
-      )
-      .get();
-    const oldest = this.#db
-      .query<{ id: string; arrival: number }, []>("SELECT id, arrival FROM messages ORDER BY arrival LIMIT 1")
-      .get();
-    const rows = this.#db
-      .query<{ destination: string; state: RecipientState | "held"; n: number }, []>(
-        `SELECT r.destination,
-           CASE WHEN m.held = 1 AND r.state IN ('queued', 'deferred', 'active') THEN 'held' ELSE r.state END AS state,
-           COUNT(*) AS n
-         FROM recipients r JOIN messages m ON m.id = r.message_id
-         GROUP BY r.destination, 2 ORDER BY r.destination`,
-      )
-      .all();
-    const recipients = emptyCounts();
-    const destinations = new Map<string, Record<RecipientState | "held", number>>();
-    for (const row of rows) {
-      recipients[row.state] += row.n;
-      let counts = destinations.get(row.destination);
-      if (counts === undefined) {
-        counts = emptyCounts();
-        destinations.set(row.destination, counts);
-      }
-      counts[row.state] += row.n;
-    }
-    return {
-      messages: totals?.messages ?? 0,
-      held: totals?.held ?? 0,
-      recipients,
-      destinations: [...destinations].map(([destination, counts]) => ({ destination, recipients: counts })),
-      oldest: oldest ?? null,
-      bytes: totals?.bytes ?? 0,
-    };
+    return queueStats(this.#db);
   }
 
   async close(): Promise<void> {
-    const g = globalThis as unknown as { __t: number; __n: number; __cm: number };
-    if (process.env.QTRACE)
-      process.stderr.write(
-        `db ${g.__t?.toFixed(0)}ms in ${g.__n} tx, commit ${g.__cm?.toFixed(0)}ms cpu ${JSON.stringify(process.cpuUsage())}\n`,
-      );
     if (this.#closed) return;
     this.#commitPending();
     this.#closed = true;
@@ -1022,26 +753,4 @@ export class SqliteQueue implements Queue {
   #assertOpen(): void {
     if (this.#closed) throw new QueueClosedError();
   }
-}
-
-function emptyCounts(): Record<RecipientState | "held", number> {
-  return { queued: 0, active: 0, deferred: 0, held: 0, delivered: 0, failed: 0 };
-}
-
-function recipientFromRow(row: RecipientRow): QueueRecipient {
-  return {
-    index: row.idx,
-    path: JSON.parse(row.path) as Path,
-    params: JSON.parse(row.params) as RcptParams,
-    destination: row.destination,
-    state: row.state as RecipientState,
-    attempts: row.attempts,
-    nextAttempt: row.next_attempt,
-    lastAttempt: row.last_attempt,
-    lastReply: parseReply(row.last_reply),
-    lastError: row.last_error,
-    remoteMta: row.remote_mta,
-    status: row.status,
-    leaseOwner: row.lease_owner,
-  };
 }
