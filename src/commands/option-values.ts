@@ -77,3 +77,35 @@ export function hostPort(text: string, flag: string, defaultPort: number): { hos
     throw new UsageError(`${flag}: port must be 1-65535 in '${text}'`);
   return { host: match[1], port };
 }
+
+const UNIT_MS: Record<string, number> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+};
+
+/** "300", "300s", "5m", "4h", "5d", "1w", or several joined ("1h30m"); a bare number is seconds, as in Postfix. */
+export function parseDuration(text: string, flag: string): number {
+  const trimmed = text.trim().toLowerCase();
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed) * 1000;
+  const part = /(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/g;
+  let total = 0;
+  let consumed = 0;
+  for (const match of trimmed.matchAll(part)) {
+    if (match.index !== consumed) break;
+    total += Number(match[1]) * (UNIT_MS[match[2] ?? "s"] ?? 1000);
+    consumed += match[0].length;
+  }
+  if (consumed === 0 || consumed !== trimmed.length) {
+    throw new UsageError(`${flag} wants a duration such as 300s, 5m, 4h or 5d, not '${text}'`);
+  }
+  return total;
+}
+
+export function durationOption(value: OptionValue, flag: string): number | undefined {
+  const text = stringOption(value);
+  return text === undefined ? undefined : parseDuration(text, flag);
+}

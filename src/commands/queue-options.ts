@@ -7,43 +7,12 @@ import { normalizeQueueId } from "../queue/queue-id.ts";
 import { parseRouteTarget, RouteTargetError } from "../queue/route.ts";
 import type { Queue, QueueId } from "../queue/types.ts";
 import { CliError, ExitCode, UsageError } from "./exit-codes.ts";
-import { numberOption, type OptionValue, stringOption } from "./option-values.ts";
+import { mxPortFromEnvironment } from "./mx-port.ts";
+import { durationOption, numberOption, type OptionValue, stringOption } from "./option-values.ts";
 
 type Options = Record<string, unknown>;
 
 export const opt = (options: Options, name: string): OptionValue => options[name] as OptionValue;
-
-const UNIT_MS: Record<string, number> = {
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-  d: 86_400_000,
-  w: 604_800_000,
-};
-
-/** "300", "300s", "5m", "4h", "5d", "1w", or several joined ("1h30m"); a bare number is seconds, as in Postfix. */
-export function parseDuration(text: string, flag: string): number {
-  const trimmed = text.trim().toLowerCase();
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed) * 1000;
-  const part = /(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/g;
-  let total = 0;
-  let consumed = 0;
-  for (const match of trimmed.matchAll(part)) {
-    if (match.index !== consumed) break;
-    total += Number(match[1]) * (UNIT_MS[match[2] ?? "s"] ?? 1000);
-    consumed += match[0].length;
-  }
-  if (consumed === 0 || consumed !== trimmed.length) {
-    throw new UsageError(`${flag} wants a duration such as 300s, 5m, 4h or 5d, not '${text}'`);
-  }
-  return total;
-}
-
-export function durationOption(value: OptionValue, flag: string): number | undefined {
-  const text = stringOption(value);
-  return text === undefined ? undefined : parseDuration(text, flag);
-}
 
 /** The queue file: `--data-dir DIR`/queue.sqlite, else $XDG_DATA_HOME/smtpkit/queue.sqlite. */
 export function queueFile(options: Options): string {
@@ -84,23 +53,6 @@ export async function readIds(
     if (!ids.includes(id)) ids.push(id);
   }
   return ids;
-}
-
-/** RFC 5321 §4.5.4.1 / IANA: MX hosts take mail on port 25. */
-const MX_PORT = 25;
-
-/**
- * The same test hook `send` reads (SMTPKIT_MX_PORT): interop tests run MX hosts on loopback ports
- * other than 25, which only root could bind. An environment variable, so no flag shows in --help.
- */
-export function mxPortFromEnvironment(env: Record<string, string | undefined> = process.env): number {
-  const text = env.SMTPKIT_MX_PORT;
-  if (text === undefined || text === "") return MX_PORT;
-  const port = Number(text);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new UsageError(`SMTPKIT_MX_PORT must be a port 1-65535, not '${text}'`);
-  }
-  return port;
 }
 
 /** The delivery flags shared by `queue run` and `queue flush`. */

@@ -17,7 +17,14 @@ import type { Backend, SessionInfo } from "../server/backend.ts";
 import { type ListenAddress, startSmtpServer } from "../server/smtp-server.ts";
 import { MAILBOX_FILE_NAME, openStore } from "../store/open-store.ts";
 import { CliError, ExitCode, UsageError } from "./exit-codes.ts";
-import { hostPort, listOption, numberOption, type OptionValue, stringOption } from "./option-values.ts";
+import {
+  hostPort,
+  listOption,
+  numberOption,
+  type OptionValue,
+  parseDuration,
+  stringOption,
+} from "./option-values.ts";
 import { type Relay, relayRoute, startRelay } from "./serve-relay.ts";
 
 type Options = Record<string, unknown>;
@@ -34,14 +41,6 @@ export function parseSize(text: string, flag: string): number {
     (m[2] ?? "").toLowerCase() as "" | "k" | "m" | "g"
   ];
   return Math.floor(Number(m[1]) * unit);
-}
-
-/** `7d`, `12h`, `30m`, `45s`. */
-export function parseDuration(text: string, flag: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([smhdw])$/i.exec(text.trim());
-  if (!m) throw new UsageError(`${flag} wants a duration like 7d, 12h, 30m or 45s, not '${text}'`);
-  const unit = { s: 1e3, m: 6e4, h: 36e5, d: 864e5, w: 6048e5 }[(m[2] ?? "s").toLowerCase() as "s"];
-  return Number(m[1]) * unit;
 }
 
 function chaosFromFlags(options: Options): Chaos {

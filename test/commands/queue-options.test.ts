@@ -1,11 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { UsageError } from "../../src/commands/exit-codes.ts";
-import {
-  engineOptions,
-  mxPortFromEnvironment,
-  parseDuration,
-  readIds,
-} from "../../src/commands/queue-options.ts";
+import { mxPortFromEnvironment } from "../../src/commands/mx-port.ts";
+import { parseDuration } from "../../src/commands/option-values.ts";
+import { engineOptions, readIds } from "../../src/commands/queue-options.ts";
 import { newQueueId } from "../../src/queue/queue-id.ts";
 
 describe("parseDuration", () => {

@@ -205,10 +205,23 @@ async function readDumps(dumpDir: string): Promise<SinkMessage[]> {
   );
   // File names carry a random suffix, so arrival order comes from the modification time.
   files.sort((a, b) => (a.mtime < b.mtime ? -1 : a.mtime > b.mtime ? 1 : a.path.localeCompare(b.path)));
-  return Promise.all(
-    files.map(async ({ path }) => parseSinkDump(new Uint8Array(await readFile(path)), path)),
+  const parsed = await Promise.all(
+    files.map(async ({ path, mtime }) => {
+      try {
+        return parseSinkDump(new Uint8Array(await readFile(path)), path);
+      } catch (error) {
+        // smtp-sink writes a dump while the message arrives: a fresh file that does not parse yet
+        // is a message still in flight, not a malformed dump. An old one is a real problem.
+        if (Date.now() - Number(mtime / 1_000_000n) < IN_FLIGHT_DUMP_MS) return undefined;
+        throw error;
+      }
+    }),
   );
+  return parsed.filter((message): message is SinkMessage => message !== undefined);
 }
+
+/** How long a dump that does not parse yet is taken to be still in the making. */
+const IN_FLIGHT_DUMP_MS = 5_000;
 
 const LF = 0x0a;
 const TAB = 0x09;
