@@ -1,7 +1,7 @@
 /**
  * What `smtpkit probe` found, stage by stage. The same objects feed the terminal report and,
  * unchanged, the `--json` document, so every field name here is part of the documented interface
- * (docs/probe.md): add fields freely, never rename or remove one.
+ * (README, smtpkit probe): add fields freely, never rename or remove one.
  */
 
 import type { Capabilities } from "../core/capabilities.ts";
@@ -194,7 +194,7 @@ export interface HostReport {
   /** What stopped the probe early, or null when it ran to the end. */
   error: ErrorReport | null;
   expectations: ExpectationReport[];
-  /** This host's exit code (see docs/probe.md). */
+  /** This host's exit code (see the README, smtpkit probe). */
   exitCode: number;
   /** The transcript in swaks notation, secrets masked. */
   transcript: string[];

@@ -50,7 +50,7 @@ export function registerProbe(cli: CAC): void {
     .option("-i, --interactive", "Type SMTP commands yourself, with TLS, AUTH and DATA help")
     // Output
     .option("-v, --verbose", "Print the transcript in swaks notation as well (stderr with --json)")
-    .option("--json", "Print one JSON document (field names in docs/probe.md)")
+    .option("--json", "Print one JSON document (field names in the README)")
     .example("  smtpkit probe mx.example.com")
     .example("  smtpkit probe --mx example.com --rcpt postmaster@example.com --expect rcpt=250")
     .example("  smtpkit probe smtp.example.com:587 --user me --password-env PASS --json")
