@@ -10,17 +10,11 @@ import { promptSecret, readSecret } from "../config/secret.ts";
 import { formatPath, mailboxNeedsUtf8 } from "../core/address.ts";
 import type { Envelope } from "../core/envelope.ts";
 import { emptyMailParams, emptyRcptParams, type NotifyType } from "../core/esmtp-params.ts";
+import { type ConnectionFlags, connectionFlags } from "./connection-flags.ts";
 import { deliveryJson, describeFailure, exitCodeForDeliveries } from "./delivery-outcome.ts";
 import { CliError, ExitCode, UsageError } from "./exit-codes.ts";
 import { mxPortFromEnvironment } from "./mx-port.ts";
-import {
-  choiceOption,
-  hostPort,
-  listOption,
-  numberOption,
-  type OptionValue,
-  stringOption,
-} from "./option-values.ts";
+import { choiceOption, listOption, numberOption, type OptionValue, stringOption } from "./option-values.ts";
 import { type Composition, composeMessage, composeRaw, readTextFile } from "./send-compose.ts";
 
 type Options = Record<string, unknown>;
@@ -32,8 +26,8 @@ export interface Route {
   server?: { host: string; port: number };
   dns?: string;
   client: Omit<ClientOptions, "host" | "port">;
-  /** Authentication is configured but the secret is read only when a connection needs it. */
-  authUser?: string;
+  /** The flags it came from; the password (flags.secret) is read only when a connection needs it. */
+  flags: ConnectionFlags;
   /** The port MX hosts are reached on: 25, unless the SMTPKIT_MX_PORT test hook says otherwise. */
   mxPort: number;
 }
@@ -107,71 +101,41 @@ async function readFileText(path: string | undefined, flag: string): Promise<str
   return path === undefined ? undefined : readTextFile(path, flag);
 }
 
-/** Flags merged over the chosen account. */
+/** Flags merged over the chosen account, certificate files read. */
 export async function resolveRoute(options: Options, account: Account | undefined): Promise<Route> {
-  const implicitTls = options.tls === true || account?.tls === "implicit";
-  const serverText = stringOption(opt(options, "server")) ?? account?.server;
-  const defaultPort = account?.port ?? (implicitTls ? 465 : 25);
-  const server = serverText === undefined ? undefined : hostPort(serverText, "--server", defaultPort);
-  const family = options["4"] ? 4 : options["6"] ? 6 : undefined;
-  if (options["4"] && options["6"]) throw new UsageError("give -4 or -6, not both");
-  const user = stringOption(opt(options, "user")) ?? account?.user;
-  const starttlsFlag = choiceOption(opt(options, "starttls"), "--starttls", [
-    "auto",
-    "always",
-    "never",
-  ] as const);
-  const starttls =
-    starttlsFlag ??
-    (account?.tls === "none" ? "never" : account?.tls === "starttls" || user ? "always" : "auto");
-  const timeout = numberOption(opt(options, "timeout"), "--timeout", 1);
-  const chunking = options.chunking !== false;
+  const flags = connectionFlags(options, account);
   const [ca, cert, key] = await Promise.all([
-    readFileText(stringOption(opt(options, "ca")), "--ca"),
-    readFileText(stringOption(opt(options, "clientCert")), "--client-cert"),
-    readFileText(stringOption(opt(options, "clientKey")), "--client-key"),
+    readFileText(flags.caPath, "--ca"),
+    readFileText(flags.certPath, "--client-cert"),
+    readFileText(flags.keyPath, "--client-key"),
   ]);
   const client: Route["client"] = {
-    helo: stringOption(opt(options, "helo")) ?? account?.helo ?? hostname(),
-    implicitTls,
-    starttls,
-    chunking,
-    allowPlaintextAuth: options.allowPlaintextAuth === true,
+    helo: flags.helo ?? hostname(),
+    implicitTls: flags.implicitTls,
+    starttls: flags.starttls,
+    chunking: flags.chunking,
+    allowPlaintextAuth: flags.allowPlaintextAuth,
     tls: {
-      insecure: options.insecure === true,
-      servername: stringOption(opt(options, "tlsServername")),
+      insecure: flags.insecure,
+      servername: flags.servername,
       ...(ca === undefined ? {} : { ca }),
       ...(cert === undefined ? {} : { cert }),
       ...(key === undefined ? {} : { key }),
     },
   };
-  if (family) client.family = family;
-  if (timeout !== undefined) client.timeouts = uniformTimeouts(timeout * 1000);
-  return {
-    server,
-    dns: stringOption(opt(options, "dns")),
-    client,
-    authUser: user,
-    mxPort: mxPortFromEnvironment(),
-  };
+  if (flags.family) client.family = flags.family;
+  if (flags.timeoutSeconds !== undefined) client.timeouts = uniformTimeouts(flags.timeoutSeconds * 1000);
+  return { server: flags.server, dns: flags.dns, client, flags, mxPort: mxPortFromEnvironment() };
 }
 
-async function authOptions(
-  options: Options,
-  account: Account | undefined,
-  user: string,
-): Promise<ClientAuthOptions> {
-  const source = {
-    env: stringOption(opt(options, "passwordEnv")) ?? account?.password.env,
-    file: stringOption(opt(options, "passwordFile")) ?? account?.password.file,
-    command: stringOption(opt(options, "passwordCmd")) ?? account?.password.command,
-  };
-  const password = (await readSecret(source, "password")) ?? (await promptSecret(`Password for ${user}`));
+/** The password is read only now, when a connection will use it. */
+async function authOptions(flags: ConnectionFlags, user: string): Promise<ClientAuthOptions> {
+  const password =
+    (await readSecret(flags.secret, "password")) ?? (await promptSecret(`Password for ${user}`));
   if (password === undefined) {
     throw new UsageError("--user needs a password: give --password-env, --password-file or --password-cmd");
   }
-  const mechanism = stringOption(opt(options, "auth")) ?? account?.auth;
-  return { username: user, password, ...(mechanism ? { mechanism: mechanism.toUpperCase() } : {}) };
+  return { username: user, password, ...(flags.mechanism ? { mechanism: flags.mechanism } : {}) };
 }
 
 /** The envelope with the DSN parameters of --notify, --ret and --envid (sendmail: -N, -R, -V). */
@@ -223,15 +187,11 @@ function transcriptWithTiming(line: ClientTranscriptLine): string {
 }
 
 /** Verbose transcript and credentials on the route's client options, as `send` and `sendmail` share them. */
-export async function configureClient(
-  route: Route,
-  options: Options,
-  account: Account | undefined,
-): Promise<void> {
+export async function configureClient(route: Route, options: Options): Promise<void> {
   if (options.verbose === true) {
     route.client.transcript = (line) => process.stderr.write(`${transcriptWithTiming(line)}\n`);
   }
-  if (route.authUser !== undefined) route.client.auth = await authOptions(options, account, route.authUser);
+  if (route.flags.user !== undefined) route.client.auth = await authOptions(route.flags, route.flags.user);
 }
 
 /** The message framed once for DATA or BDAT, with what the envelope needs of the server. */
@@ -302,7 +262,7 @@ export async function runSend(options: Options): Promise<void> {
   }
 
   const route = await resolveRoute(options, account);
-  await configureClient(route, options, account);
+  await configureClient(route, options);
   const message = prepareMessage(composition, envelope);
 
   const repeat = numberOption(opt(options, "repeat"), "--repeat", 1);

@@ -137,7 +137,7 @@ export async function runSendmail(argv: readonly string[]): Promise<void> {
   if (args.dryRun) return printDryRun(envelope, composition);
 
   const route = await resolveRoute(options, account);
-  await configureClient(route, options, account);
+  await configureClient(route, options);
   const exitCode = await deliverAndReport(
     route,
     envelope,
