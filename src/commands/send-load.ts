@@ -4,7 +4,7 @@
  */
 import { SmtpClientError } from "../client/errors.ts";
 import type { PreparedMessage } from "../client/prepared-message.ts";
-import { type ClientOptions, SmtpClient } from "../client/smtp-client.ts";
+import { type ClientOptions, type DeliveryResult, SmtpClient } from "../client/smtp-client.ts";
 import type { Envelope } from "../core/envelope.ts";
 import { ExitCode } from "./exit-codes.ts";
 
@@ -20,6 +20,24 @@ function countFailure(tally: Tally, key: string): void {
   tally.failures.set(key, (tally.failures.get(key) ?? 0) + 1);
 }
 
+function tallyResult(tally: Tally, outcome: DeliveryResult | Error): void {
+  if (outcome instanceof Error) {
+    countFailure(
+      tally,
+      outcome instanceof SmtpClientError
+        ? outcome.reply
+          ? String(outcome.reply.code)
+          : outcome.kind
+        : "error",
+    );
+  } else if (outcome.ok && !outcome.failedReply) tally.sent++;
+  else countFailure(tally, String(outcome.failedReply?.code ?? outcome.final?.code ?? "refused"));
+}
+
+/**
+ * One connection's share: a few transactions in flight at once (SmtpClient.sendMany), so with
+ * PIPELINING each message costs one round trip. A broken connection is opened again.
+ */
 async function worker(
   options: ClientOptions,
   envelope: Envelope,
@@ -27,23 +45,39 @@ async function worker(
   claim: () => boolean,
   tally: Tally,
 ): Promise<void> {
-  let client: SmtpClient | undefined;
-  while (claim()) {
-    try {
-      client ??= await SmtpClient.connect(options);
-      const result = await client.send(envelope, message);
-      if (result.ok && !result.failedReply) tally.sent++;
-      else countFailure(tally, String(result.failedReply?.code ?? result.final?.code ?? "refused"));
-    } catch (error) {
-      if (!(error instanceof SmtpClientError)) throw error;
-      countFailure(tally, error.reply ? String(error.reply.code) : error.kind);
-      client?.close();
-      client = undefined;
-      // A server that refuses connections outright would make this loop spin; stop this worker.
-      if (error.kind === "network") return;
+  const job = { envelope, message };
+  function* jobs(counter: { claimed: number }) {
+    while (claim()) {
+      counter.claimed++;
+      yield job;
     }
   }
-  await client?.quit().catch(() => undefined);
+  for (;;) {
+    const counter = { claimed: 0 };
+    let answered = 0;
+    let client: SmtpClient | undefined;
+    try {
+      client = await SmtpClient.connect(options);
+      await client.sendMany(jobs(counter), (_job, outcome) => {
+        answered++;
+        tallyResult(tally, outcome);
+      });
+      await client.quit().catch(() => undefined);
+      return;
+    } catch (error) {
+      if (!(error instanceof SmtpClientError)) throw error;
+      if (!client) {
+        // The connection itself failed: one message is charged with it, so the counts add up.
+        if (claim()) tallyResult(tally, error);
+        // A server that refuses connections outright would make this loop spin; stop this worker.
+        if (error.kind === "network") return;
+        continue;
+      }
+      client.close();
+      // Claimed but never answered: lost with the connection.
+      for (let i = answered; i < counter.claimed; i++) tallyResult(tally, error);
+    }
+  }
 }
 
 export async function runLoad(
