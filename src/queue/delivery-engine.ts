@@ -9,7 +9,7 @@
 import { hostname as systemHostname } from "node:os";
 import { SmtpClientError } from "../client/errors.ts";
 import { PreparedMessage } from "../client/prepared-message.ts";
-import type { SmtpClient } from "../client/smtp-client.ts";
+import { DEFAULT_SEND_WINDOW, type SmtpClient } from "../client/smtp-client.ts";
 import { readSecret } from "../config/secret.ts";
 import { createResolver, type Resolver } from "../net/dns.ts";
 import { DEFAULT_BACKOFF_MAX_MS, DEFAULT_BACKOFF_MIN_MS, DEFAULT_MAX_AGE_MS } from "./backoff.ts";
@@ -261,6 +261,7 @@ export class DeliveryEngine {
     /** After a failed connection, the rest of the destination's due mail is deferred with its reason. */
     let suspended: { verdict: Verdict; remoteMta: string | undefined } | undefined;
     const settling: Promise<unknown>[] = [];
+    const inflight: Promise<void>[] = [];
     try {
       while (!this.#stopping) {
         const now = this.#now();
@@ -303,11 +304,19 @@ export class DeliveryEngine {
             settling.push(this.#settle(destination, message, verdicts, suspended?.remoteMta));
             continue;
           }
-          const verdicts = await this.#attempt(client, message);
-          settling.push(this.#settle(destination, message, verdicts, remoteMta));
+          // Up to SEND_WINDOW transactions in flight on the connection: with PIPELINING each
+          // message goes out right behind the previous one, one round trip per message.
+          const mta = remoteMta;
+          inflight.push(
+            this.#attempt(client, message).then((verdicts) => {
+              settling.push(this.#settle(destination, message, verdicts, mta));
+            }),
+          );
+          if (inflight.length >= DEFAULT_SEND_WINDOW) await inflight.shift();
         }
       }
     } finally {
+      await Promise.all(inflight);
       if (client?.usable) await client.quit();
       else client?.close();
       await Promise.all(settling);
