@@ -10,7 +10,7 @@ import type { Envelope } from "../core/envelope.ts";
 import { SmtpError } from "../core/errors.ts";
 import { type EsmtpParam, formatMailParams, formatRcptParams } from "../core/esmtp-params.ts";
 import type { Backend, CramMd5Proof, SessionInfo } from "../server/backend.ts";
-import type { MessageStore, StoredEnvelope } from "../store/types.ts";
+import type { MessageStore, StagedMessage, StoredEnvelope } from "../store/types.ts";
 import type { Chaos } from "./chaos.ts";
 import { receivedHeader } from "./received-header.ts";
 
@@ -23,8 +23,11 @@ export interface CatcherOptions {
   chaos: Chaos;
   /** user → password; undefined accepts any credentials (a catcher's default). */
   users?: Map<string, string>;
-  /** Told after each message is committed. */
-  onStored?: (id: string, raw: Uint8Array, envelope: StoredEnvelope) => void;
+  /**
+   * Told after each message is committed: with its bytes, or for a large one (kept on disk, not in
+   * memory) with its size and header section.
+   */
+  onStored?: (id: string, raw: Uint8Array | StagedMessage, envelope: StoredEnvelope) => void;
   /** Replaces storing in the catcher (relay only) or comes after it (relay and keep). */
   forward?: (raw: Uint8Array, envelope: Envelope, session: SessionInfo) => Promise<string | undefined>;
   keep?: boolean;
@@ -72,11 +75,25 @@ export function catcherBackend(options: CatcherOptions): Backend {
         recipient: envelope.recipients.length === 1 ? pathText(envelope.recipients[0]!.path) : undefined,
         date: now(),
       });
-      const raw = await readMessage(message, encoder.encode(received));
+      const prefix = encoder.encode(received);
+      if (!options.forward) {
+        // Straight into the store as it arrives: a large message never sits whole in memory.
+        const staged = await options.store.stage(message, prefix);
+        try {
+          if (!chaos.idle) await chaos.apply("dot");
+        } catch (error) {
+          staged.discard();
+          throw error;
+        }
+        const stored = storedEnvelope(envelope, session);
+        const id = await options.store.add(staged, stored);
+        options.onStored?.(id, staged.raw ?? staged, stored);
+        return id;
+      }
+      const raw = await readMessage(message, prefix);
       if (!chaos.idle) await chaos.apply("dot");
-      let queueId: string | undefined;
-      if (options.forward) queueId = await options.forward(raw, envelope, session);
-      if (options.forward && !options.keep) return queueId;
+      const queueId = await options.forward(raw, envelope, session);
+      if (!options.keep) return queueId;
       const stored = storedEnvelope(envelope, session);
       const id = await options.store.add(raw, stored);
       options.onStored?.(id, raw, stored);

@@ -1,7 +1,7 @@
 /** The one line `serve` prints per message: time, from, to, subject, size (or a JSON object). */
 import { decodeEncodedWords } from "../mime/encoded-word.ts";
 import { headerValue, splitMessage } from "../mime/headers.ts";
-import type { StoredEnvelope } from "../store/types.ts";
+import type { StagedMessage, StoredEnvelope } from "../store/types.ts";
 
 function humanSize(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
@@ -18,14 +18,17 @@ function printable(text: string): string {
   return text.replace(/[\t\r\n]/g, " ").replace(/[\u0000-\u001f\u007f-\u009f]/g, "?");
 }
 
+/** `raw` is the message, or for one kept on disk its size and header section. */
 export function messageLogLine(
   id: string,
-  raw: Uint8Array,
+  raw: Uint8Array | StagedMessage,
   envelope: StoredEnvelope,
   at: Date,
   json: boolean,
 ): string {
-  const subject = decodeEncodedWords(headerValue(splitMessage(raw), "Subject") ?? "");
+  const header = raw instanceof Uint8Array ? raw : raw.header;
+  const size = raw instanceof Uint8Array ? raw.length : raw.size;
+  const subject = decodeEncodedWords(headerValue(splitMessage(header), "Subject") ?? "");
   if (json) {
     // JSON escapes C0 controls itself; DEL and C1 are escaped too, so the value stays exact.
     return JSON.stringify({
@@ -34,12 +37,12 @@ export function messageLogLine(
       from: envelope.mailFrom,
       to: envelope.rcptTo,
       subject,
-      size: raw.length,
+      size,
       client: envelope.clientAddress,
     }).replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
   }
   const time = at.toISOString().replace("T", " ").slice(0, 19);
   const from = printable(envelope.mailFrom) || "<>";
   const to = printable(envelope.rcptTo.join(", "));
-  return `${time}  ${from} -> ${to}  "${printable(subject)}"  ${humanSize(raw.length)}  ${id}`;
+  return `${time}  ${from} -> ${to}  "${printable(subject)}"  ${humanSize(size)}  ${id}`;
 }

@@ -42,13 +42,14 @@ export class WalCheckpointer {
   #closed = false;
 
   /**
-   * `onResult` hears how far each checkpoint got, so the owner can step in if the log keeps
-   * growing; `onFailure` that the worker could not run, so the owner checkpoints itself again.
+   * `onResult` hears how far each checkpoint got (undefined when one failed), so the owner can step
+   * in if the log keeps growing; `onFailure` that the worker could not run, so the owner
+   * checkpoints itself again.
    */
   constructor(
     path: string,
     busyTimeoutMs: number,
-    onResult: (result: CheckpointResult) => void,
+    onResult: (result: CheckpointResult | undefined) => void,
     onFailure: () => void = () => {},
   ) {
     const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "application/javascript" }));
@@ -61,6 +62,7 @@ export class WalCheckpointer {
       if (reply.type === "checkpointed" || reply.type === "failed") this.#running = false;
       if (reply.type === "checkpointed")
         onResult({ log: reply.log ?? 0, checkpointed: reply.checkpointed ?? 0 });
+      if (reply.type === "failed") onResult(undefined);
       if (reply.type === "closed") this.#worker.terminate();
     };
     this.#worker.onerror = () => {

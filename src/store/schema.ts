@@ -44,6 +44,15 @@ const MIGRATIONS: readonly string[] = [
     search_text TEXT    NOT NULL
   );
   `,
+  // 1 -> 2. Raw messages of many octets may live in files beside the mailbox (raw-files.ts):
+  // `in_file` says so, and `raw` is then empty. The unread index becomes a read index: every new
+  // message is unread, so the old one gained an entry (and a page to write) in every commit, while
+  // a message becomes read only when someone opens it. Unread counts are total minus read.
+  `
+  ALTER TABLE message_raw ADD COLUMN in_file INTEGER NOT NULL DEFAULT 0;
+  DROP INDEX messages_unread;
+  CREATE INDEX messages_read ON messages (seq) WHERE read = 1;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,13 +1,16 @@
 import { Database, type Statement } from "bun:sqlite";
 import { closeSync, fdatasync, fdatasyncSync, openSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { type CheckpointResult, WalCheckpointer } from "./checkpointer.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { type HeaderSummary, summarizeHeaders } from "./header-summary.ts";
 import { newMessageId } from "./message-id.ts";
 import { indexRaw } from "./parse-message.ts";
+import { RawFiles } from "./raw-files.ts";
 import { migrate } from "./schema.ts";
 import { needsBodyIndex, parseSearchQuery } from "./search-query.ts";
 import { type SqlCondition, searchCondition } from "./search-sql.ts";
+import { StagedRaw, stageMessage } from "./staged-message.ts";
 import {
   type Mailbox,
   type MessagePage,
@@ -17,6 +20,7 @@ import {
   type NewMessagesListener,
   type PageOptions,
   type SearchOptions,
+  type StagedMessage,
   StoreClosedError,
   type StoredEnvelope,
   type StoreStats,
@@ -45,27 +49,37 @@ const MIN_PRUNE_INTERVAL_MS = 1000;
 /** Wait this long for another process holding the database lock before failing. */
 const BUSY_TIMEOUT_MS = 5000;
 /**
- * Raw messages are mostly overflow pages, written one page per system call: 16 KiB pages made 1 MiB
- * messages two to three times faster than SQLite's default 4 KiB here. The price is paid by small
- * messages, since a commit rewrites whole pages: about 15 instead of 8 KB of log per 1 KB message
- * in small batches (64 KiB pages made that too costly).
+ * Raw messages of at least this many octets are kept as files (raw-files.ts), not in the database:
+ * written once and in one piece instead of page by page into the log and again by a checkpoint.
+ * Below it a file costs more than it saves (a name to create, sync and later remove).
+ */
+const RAW_FILE_MIN_BYTES = 128 * 1024;
+/**
+ * With large messages in files, a commit holds a few rows of small ones, and it writes whole
+ * pages: 16 KiB pages, which suited megabyte messages inside the database, make that about three
+ * times more log to write and sync per commit than SQLite's default 4 KiB.
  */
 const PAGE_SIZE = 16 * 1024;
 /** A checkpoint is started after roughly this much was written to the log (SQLite's own default is 1000 pages). */
-const CHECKPOINT_AFTER_BYTES = 16 * 1024 * 1024;
+const CHECKPOINT_AFTER_BYTES = 4 * 1024 * 1024;
 /**
- * Pages a commit rewrites besides the raw bytes: the last leaf of messages, of its ID and unread
- * indexes and of message_raw. The log grows by whole pages, so small batches cost this each.
+ * Pages a commit rewrites besides the raw bytes: the last leaf of messages, of its ID index, of
+ * message_raw, and the database header. The log grows by whole pages, so small batches cost this each.
  */
 const PAGES_PER_COMMIT = 4;
 /**
- * The log restarts only after a checkpoint that copied all of it, which passive checkpoints
- * cannot do while commits keep coming. Once it holds this much (or the store is idle), the main
- * thread copies the little that is left and truncates it, right after the worker's checkpoint.
+ * The log starts over from its beginning only after a checkpoint copied all of it, which passive
+ * checkpoints cannot do while commits keep coming. Once it holds this much, commits wait for a
+ * second, short checkpoint of what the first one missed, and the next commit starts the log over.
+ * Rewriting a log file in place also syncs faster than growing one: no file size to journal.
  */
-const MAX_LOG_BYTES = 64 * 1024 * 1024;
-/** The log file is cut back to this size when it restarts. */
-const WAL_SIZE_LIMIT = 64 * 1024 * 1024;
+const RESTART_LOG_BYTES = 8 * 1024 * 1024;
+/** Commits are held for at most this long while the log is checkpointed to its end. */
+const RESTART_HOLD_LIMIT_MS = 200;
+/** The log file is cut back to this size when it restarts (it is reused up to it). */
+const WAL_SIZE_LIMIT = 2 * RESTART_LOG_BYTES;
+/** A raw file with no row is removed at start-up only when it is this old: it may be another process's, in flight. */
+const ORPHAN_FILE_AGE_MS = 60_000;
 
 export interface SqliteStoreOptions {
   path: string;
@@ -79,6 +93,10 @@ interface PendingMessage {
   id: string;
   created: number;
   raw: Uint8Array;
+  /** Octets of the message. */
+  size: number;
+  /** The raw bytes are in their own file (already durable), not in the row; `raw` is then empty. */
+  inFile: boolean;
   envelope: StoredEnvelope;
   headers: HeaderSummary;
 }
@@ -145,6 +163,10 @@ export class SqliteMessageStore implements MessageStore {
   #walFd: number | undefined;
   #syncInFlight: Promise<void> | undefined;
   #checkpointer: WalCheckpointer | undefined;
+  /** Commits are held for a checkpoint that lets the log start over; the timer ends the hold regardless. */
+  #restartHold: ReturnType<typeof setTimeout> | undefined;
+  /** Large raw messages; undefined in memory. */
+  readonly #rawFiles: RawFiles | undefined;
   /** PAGE_SIZE for a mailbox created by this version; an older file keeps the size it was made with. */
   readonly #pageSize: number;
   #logBytes = 0;
@@ -171,21 +193,24 @@ export class SqliteMessageStore implements MessageStore {
         (result) => this.#checkpointed(result),
         // Without the worker, SQLite checkpoints inside commits again (1000 pages is its default).
         () => {
+          this.#endRestartHold();
           if (!this.#closed) this.#db.exec("PRAGMA wal_autocheckpoint = 1000");
         },
       );
     }
+    this.#rawFiles = options.path === ":memory:" ? undefined : new RawFiles(`${options.path}-raw`);
     this.#insertMessage = this.#db.prepare(
       `INSERT INTO messages (id, created, size, envelope, message_id, subject, date, addresses, from_search,
          to_search, cc_search, bcc_search, reply_to_search, subject_search, header_search)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    this.#insertRaw = this.#db.prepare("INSERT INTO message_raw (seq, raw) VALUES (?, ?)");
+    this.#insertRaw = this.#db.prepare("INSERT INTO message_raw (seq, raw, in_file) VALUES (?, ?, ?)");
     // A message deleted while it was being parsed gets no index row, even if a new one took its seq.
     this.#updateIndex = this.#db.prepare(
       `INSERT OR REPLACE INTO message_index (seq, attachments, inline, snippet, search_text)
        SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM messages WHERE seq = ?1 AND id = ?6)`,
     );
+    this.#reconcileRawFiles();
     this.#total = this.#countWhere({ sql: "1", params: [] }).total;
     this.#committer = new GroupCommit({
       commit: (batch) => this.#commit(batch),
@@ -194,6 +219,7 @@ export class SqliteMessageStore implements MessageStore {
       durable: (ids) => this.#emit(ids),
       maxItems: GROUP_COMMIT_MAX_MESSAGES,
       maxBytes: GROUP_COMMIT_MAX_BYTES,
+      // Bounds the memory a batch holds: a message in a file holds none.
       sizeOf: (message) => message.raw.length,
     });
     if (this.#maxAgeMs !== undefined && this.#maxAgeMs > 0) {
@@ -215,9 +241,10 @@ export class SqliteMessageStore implements MessageStore {
    * it) commits fall back to synchronous=FULL.
    */
   #configure(inMemory: boolean): boolean {
-    // Both only take effect on a new database, before its tables exist.
+    // Only takes effect on a new database, before its tables exist. Older mailboxes keep their
+    // page size and auto_vacuum; new ones have none, whose pointer-map pages were one more page
+    // written by every commit (freed pages are reused by new mail instead of given back).
     this.#db.exec(`PRAGMA page_size = ${PAGE_SIZE}`);
-    this.#db.exec("PRAGMA auto_vacuum = INCREMENTAL");
     this.#db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
     this.#db.exec(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT}`);
     if (inMemory) return false;
@@ -249,40 +276,89 @@ export class SqliteMessageStore implements MessageStore {
     return sync;
   }
 
-  add(raw: Uint8Array, envelope: StoredEnvelope): Promise<string> {
+  add(raw: Uint8Array | StagedMessage, envelope: StoredEnvelope): Promise<string> {
+    if (raw instanceof Uint8Array) return this.#addBytes(raw, envelope);
+    if (raw instanceof StagedRaw && raw.fileId !== undefined) return this.#addStagedFile(raw, envelope);
+    if (raw.raw !== undefined) return this.#addBytes(raw.raw, envelope);
+    return Promise.reject(new Error("a staged message from another store"));
+  }
+
+  stage(body: AsyncIterable<Uint8Array>, prefix?: Uint8Array): Promise<StagedMessage> {
+    if (this.#closed) return Promise.reject(new StoreClosedError());
+    return stageMessage(body, prefix, {
+      rawFiles: this.#rawFiles,
+      fileMinBytes: RAW_FILE_MIN_BYTES,
+      newId: () => newMessageId(this.#now()),
+    });
+  }
+
+  #addBytes(raw: Uint8Array, envelope: StoredEnvelope): Promise<string> {
     if (this.#closed) return Promise.reject(new StoreClosedError());
     const created = this.#now();
+    const id = newMessageId(created);
+    const rawFiles = this.#rawFiles;
+    const inFile = rawFiles !== undefined && raw.length >= RAW_FILE_MIN_BYTES;
+    const headers = summarizeHeaders(raw, envelope);
+    const message: PendingMessage = { id, created, raw, size: raw.length, inFile, envelope, headers };
+    if (!inFile || rawFiles === undefined) return this.#committer.submit(message);
+    // The file is durable before the row that names it is committed.
+    return rawFiles.write(id, raw).then(() => this.#submitWithFile(message, () => rawFiles.remove([id])));
+  }
+
+  #addStagedFile(staged: StagedRaw, envelope: StoredEnvelope): Promise<string> {
+    const id = staged.fileId;
+    if (staged.discarded || id === undefined)
+      return Promise.reject(new Error("the staged message was discarded"));
+    const created = this.#now();
     const message: PendingMessage = {
-      id: newMessageId(created),
+      id,
       created,
-      raw,
+      raw: EMPTY,
+      size: staged.size,
+      inFile: true,
       envelope,
-      headers: summarizeHeaders(raw, envelope),
+      headers: summarizeHeaders(staged.header, envelope),
     };
-    return this.#committer.submit(message);
+    return this.#submitWithFile(message, () => staged.discard());
+  }
+
+  /** Commits the row of a message whose raw file is durable; the file goes if the row does not come. */
+  #submitWithFile(message: PendingMessage, removeFile: () => unknown): Promise<string> {
+    if (this.#closed) {
+      removeFile();
+      return Promise.reject(new StoreClosedError());
+    }
+    return this.#committer.submit(message).catch((error: unknown) => {
+      removeFile();
+      throw error;
+    });
   }
 
   #commit(batch: readonly PendingMessage[]): string[] {
     const before = { total: this.#total, deleted: this.#deleted };
+    let prunedFiles: string[];
     try {
-      this.#insertBatch(batch);
+      prunedFiles = this.#insertBatch(batch);
     } catch (error) {
       // Rolled back: the counts the transaction moved go back too.
       this.#total = before.total;
       this.#deleted = before.deleted;
       throw error;
     }
+    this.#removeRawFiles(prunedFiles);
     let bytes = PAGES_PER_COMMIT * this.#pageSize;
-    for (const message of batch) bytes += message.raw.length;
+    for (const message of batch) if (!message.inFile) bytes += message.size;
     this.#wroteToLog(bytes);
     this.#added += batch.length;
-    for (const message of batch) this.#addedBytes += message.raw.length;
+    for (const message of batch) this.#addedBytes += message.size;
     this.#lastCommitAt = performance.now();
     this.#armIdleIndexer();
     return batch.map((message) => message.id);
   }
 
-  #insertBatch(batch: readonly PendingMessage[]): void {
+  /** Returns the IDs of pruned messages whose raw files are to be removed once this has committed. */
+  #insertBatch(batch: readonly PendingMessage[]): string[] {
+    let prunedFiles: string[] = [];
     this.#db.transaction(() => {
       for (const message of batch) {
         const { headers } = message;
@@ -305,7 +381,7 @@ export class SqliteMessageStore implements MessageStore {
         const result = this.#insertMessage.run(
           message.id,
           message.created,
-          message.raw.length,
+          message.size,
           JSON.stringify(message.envelope),
           headers.messageId,
           headers.subject,
@@ -319,11 +395,16 @@ export class SqliteMessageStore implements MessageStore {
           subjectSearch,
           headerSearch,
         );
-        this.#insertRaw.run(Number(result.lastInsertRowid), message.raw);
+        this.#insertRaw.run(
+          Number(result.lastInsertRowid),
+          message.inFile ? EMPTY : message.raw,
+          message.inFile ? 1 : 0,
+        );
       }
       this.#total += batch.length;
-      this.#pruneByCount(Math.floor(this.#maxMessages * PRUNE_SLACK_FRACTION));
+      prunedFiles = this.#pruneByCount(Math.floor(this.#maxMessages * PRUNE_SLACK_FRACTION));
     })();
+    return prunedFiles;
   }
 
   #wroteToLog(bytes: number): void {
@@ -333,15 +414,29 @@ export class SqliteMessageStore implements MessageStore {
     this.#checkpointer.request();
   }
 
-  #checkpointed(result: CheckpointResult): void {
-    if (this.#closed || result.log <= 0) return;
-    const idle = performance.now() - this.#lastCommitAt >= IDLE_INDEX_DELAY_MS;
-    if (!idle && result.log * this.#pageSize < MAX_LOG_BYTES) return;
-    try {
-      this.#db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
-    } catch {
-      // Busy: the next checkpoint tries again.
+  /**
+   * After a checkpoint that left part of a long log behind (commits went on meanwhile), commits
+   * are held and a second checkpoint copies the rest; the first commit after it starts the log
+   * over. The main thread never copies pages or syncs the database itself.
+   */
+  #checkpointed(result: CheckpointResult | undefined): void {
+    if (this.#restartHold !== undefined) {
+      this.#endRestartHold();
+      return;
     }
+    const checkpointer = this.#checkpointer;
+    // Even a checkpoint that copied all it saw leaves behind the commits made while it ran.
+    if (this.#closed || !result || !checkpointer || result.log * this.#pageSize < RESTART_LOG_BYTES) return;
+    this.#committer.hold();
+    this.#restartHold = setTimeout(() => this.#endRestartHold(), RESTART_HOLD_LIMIT_MS);
+    checkpointer.request();
+  }
+
+  #endRestartHold(): void {
+    if (this.#restartHold === undefined) return;
+    clearTimeout(this.#restartHold);
+    this.#restartHold = undefined;
+    this.#committer.release();
   }
 
   #emit(ids: readonly string[]): void {
@@ -389,11 +484,21 @@ export class SqliteMessageStore implements MessageStore {
   async raw(id: string): Promise<Uint8Array | undefined> {
     this.#assertOpen();
     const row = this.#db
-      .query<{ raw: Uint8Array }, [string]>(
-        "SELECT r.raw AS raw FROM messages m JOIN message_raw r ON r.seq = m.seq WHERE m.id = ?",
+      .query<{ raw: Uint8Array; in_file: number; size: number }, [string]>(
+        "SELECT r.raw AS raw, r.in_file AS in_file, m.size AS size FROM messages m JOIN message_raw r ON r.seq = m.seq WHERE m.id = ?",
       )
       .get(id);
-    return row?.raw;
+    if (!row) return undefined;
+    return row.in_file ? this.#readRawFile(id, row.size) : row.raw;
+  }
+
+  /** A raw file that is gone means the message was deleted meanwhile. */
+  async #readRawFile(id: string, size: number): Promise<Uint8Array | undefined> {
+    try {
+      return await this.#rawFiles?.read(id, size);
+    } catch {
+      return undefined;
+    }
   }
 
   async delete(selection: MessageSelection): Promise<number> {
@@ -441,9 +546,18 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   stats(): StoreStats {
+    const inFiles =
+      this.#rawFiles === undefined
+        ? 0
+        : (this.#db
+            .query<{ n: number | null }, []>(
+              "SELECT SUM(m.size) AS n FROM message_raw r JOIN messages m ON m.seq = r.seq WHERE r.in_file = 1",
+            )
+            .get()?.n ?? 0);
     return {
       path: this.#path,
-      sizeBytes: this.#path === ":memory:" ? 0 : fileSize(this.#path) + fileSize(`${this.#path}-wal`),
+      sizeBytes:
+        this.#path === ":memory:" ? 0 : fileSize(this.#path) + fileSize(`${this.#path}-wal`) + inFiles,
       addedMessages: this.#added,
       addedBytes: this.#addedBytes,
       deletedMessages: this.#deleted,
@@ -456,8 +570,11 @@ export class SqliteMessageStore implements MessageStore {
     this.#closed = true;
     clearTimeout(this.#idleTimer);
     clearInterval(this.#pruneTimer);
+    clearTimeout(this.#restartHold);
+    this.#restartHold = undefined;
     this.#listeners.clear();
     this.#checkpointer?.close();
+    this.#rawFiles?.close();
     try {
       // The batch just committed is durable once the log is synced; closing then checkpoints it.
       if (this.#walFd !== undefined) fdatasyncSync(this.#walFd);
@@ -531,12 +648,10 @@ export class SqliteMessageStore implements MessageStore {
 
   #countWhere(condition: SqlCondition): { total: number; unread: number } {
     if (condition.sql === "1") {
-      // The whole mailbox: counted from the ID index and the unread index, not by reading every row.
+      // The whole mailbox: counted from the ID index and the read index, not by reading every row.
       const count = (sql: string) => this.#db.query<{ n: number }, []>(sql).get()?.n ?? 0;
-      return {
-        total: count("SELECT COUNT(*) AS n FROM messages"),
-        unread: count("SELECT COUNT(*) AS n FROM messages WHERE read = 0"),
-      };
+      const total = count("SELECT COUNT(*) AS n FROM messages");
+      return { total, unread: total - count("SELECT COUNT(*) AS n FROM messages WHERE read = 1") };
     }
     const row = this.#once(
       `SELECT COUNT(*) AS total, SUM(read = 0) AS unread FROM ${fromFor(condition)} WHERE ${condition.sql}`,
@@ -564,7 +679,13 @@ export class SqliteMessageStore implements MessageStore {
 
   #deleteWhere(condition: SqlCondition): number {
     let deleted = 0;
+    let files: string[] = [];
     this.#db.transaction(() => {
+      files = this.#once(
+        `SELECT m.id AS id FROM messages m JOIN message_raw r ON r.seq = m.seq
+         WHERE r.in_file = 1 AND m.seq IN (${selectSeqs(condition)})`,
+        (statement) => (statement.all(...condition.params) as { id: string }[]).map((row) => row.id),
+      );
       // Messages go last: the other deletions find their rows through them.
       for (const table of ["message_raw", "message_index"]) {
         this.#once(`DELETE FROM ${table} WHERE seq IN (${selectSeqs(condition)})`, (statement) =>
@@ -577,8 +698,46 @@ export class SqliteMessageStore implements MessageStore {
     })();
     this.#total -= deleted;
     this.#deleted += deleted;
+    this.#removeRawFiles(files);
+    // Gives free pages back on mailboxes made with auto_vacuum (before schema 2); a no-op otherwise.
     if (deleted > 0) this.#db.exec("PRAGMA incremental_vacuum");
     return deleted;
+  }
+
+  /**
+   * Files go only after the rows that name them were deleted. A crash in between leaves files
+   * without rows, and a deletion that was not yet durable may come back without its file: both
+   * are tidied at start-up (#reconcileRawFiles).
+   */
+  #removeRawFiles(ids: readonly string[]): void {
+    if (ids.length > 0) void this.#rawFiles?.remove(ids);
+  }
+
+  #reconcileRawFiles(): void {
+    const rawFiles = this.#rawFiles;
+    if (!rawFiles) return;
+    const files = new Set(rawFiles.list());
+    const lost: number[] = [];
+    const rows = this.#db
+      .query<{ seq: number; id: string }, []>(
+        "SELECT m.seq AS seq, m.id AS id FROM message_raw r JOIN messages m ON m.seq = r.seq WHERE r.in_file = 1",
+      )
+      .all();
+    for (const row of rows) {
+      if (!files.delete(row.id)) lost.push(row.seq);
+    }
+    if (lost.length > 0) {
+      this.#db.transaction(() => {
+        for (const seqs of chunks(lost, IDS_PER_STATEMENT)) {
+          const list = seqs.join(", ");
+          for (const table of ["message_raw", "message_index", "messages"])
+            this.#db.exec(`DELETE FROM ${table} WHERE seq IN (${list})`);
+        }
+      })();
+    }
+    const old = Date.now() - ORPHAN_FILE_AGE_MS;
+    const orphans = [...files].filter((id) => fileModified(join(rawFiles.dir, id)) < old);
+    void rawFiles.remove(orphans);
   }
 
   /**
@@ -587,18 +746,26 @@ export class SqliteMessageStore implements MessageStore {
    * rewrites pages at the start of every table, and doing that for 50 messages at once instead of
    * for each batch saves a good share of what a commit writes.
    */
-  #pruneByCount(slack = 0): void {
-    if (this.#maxMessages <= 0 || this.#total <= this.#maxMessages + slack) return;
+  /** Returns the IDs of pruned messages that have raw files, for removal once this has committed. */
+  #pruneByCount(slack = 0): string[] {
+    if (this.#maxMessages <= 0 || this.#total <= this.#maxMessages + slack) return [];
     const excess = this.#total - this.#maxMessages;
     const cutoff = this.#db
       .query<{ seq: number }, [number]>("SELECT seq FROM messages ORDER BY seq LIMIT 1 OFFSET ?")
       .get(excess - 1);
-    if (!cutoff) return;
+    if (!cutoff) return [];
+    const files = this.#db
+      .query<{ id: string }, [number]>(
+        "SELECT m.id AS id FROM message_raw r JOIN messages m ON m.seq = r.seq WHERE r.seq <= ? AND r.in_file = 1",
+      )
+      .all(cutoff.seq)
+      .map((row) => row.id);
     this.#db.query("DELETE FROM message_raw WHERE seq <= ?").run(cutoff.seq);
     this.#db.query("DELETE FROM message_index WHERE seq <= ?").run(cutoff.seq);
     const deleted = this.#db.query("DELETE FROM messages WHERE seq <= ?").run(cutoff.seq).changes;
     this.#total -= deleted;
     this.#deleted += deleted;
+    return files;
   }
 
   #pruneNow(): number {
@@ -609,7 +776,11 @@ export class SqliteMessageStore implements MessageStore {
     }
     if (this.#maxMessages > 0 && this.#total > this.#maxMessages) {
       const before = this.#total;
-      this.#db.transaction(() => this.#pruneByCount())();
+      let files: string[] = [];
+      this.#db.transaction(() => {
+        files = this.#pruneByCount();
+      })();
+      this.#removeRawFiles(files);
       removed += before - this.#total;
     }
     return removed;
@@ -691,8 +862,8 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   async #indexSeqs(seqs: readonly number[]): Promise<void> {
-    const readRaw = this.#db.query<{ raw: Uint8Array; id: string }, [number]>(
-      "SELECT r.raw AS raw, m.id AS id FROM message_raw r JOIN messages m ON m.seq = r.seq WHERE r.seq = ?",
+    const readRaw = this.#db.query<{ raw: Uint8Array; id: string; in_file: number; size: number }, [number]>(
+      "SELECT r.raw AS raw, r.in_file AS in_file, m.id AS id, m.size AS size FROM message_raw r JOIN messages m ON m.seq = r.seq WHERE r.seq = ?",
     );
     const updates: [number, number, number, string, string, string][] = [];
     for (const seq of seqs) {
@@ -700,10 +871,12 @@ export class SqliteMessageStore implements MessageStore {
       const row = readRaw.get(seq);
       if (!row) continue;
       try {
-        const index = await indexRaw(row.raw);
+        const raw = row.in_file ? await this.#readRawFile(row.id, row.size) : row.raw;
+        if (raw === undefined) throw new Error("raw file gone");
+        const index = await indexRaw(raw);
         updates.push([seq, index.attachments, index.inline, index.snippet, index.searchText, row.id]);
       } catch {
-        // A message postal-mime cannot read still lists and searches by its headers.
+        // A message postal-mime cannot read (or whose file is gone) still lists and searches by its headers.
         updates.push([seq, 0, 0, "", "", row.id]);
       }
     }
@@ -773,3 +946,13 @@ function fileSize(path: string): number {
     return 0;
   }
 }
+
+function fileModified(path: string): number {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return Number.POSITIVE_INFINITY;
+  }
+}
+
+const EMPTY = new Uint8Array(0);

@@ -94,13 +94,34 @@ export interface StoreStats {
   deletedMessages: number;
 }
 
+/**
+ * A message body the store has taken in (`MessageStore.stage`) but not yet stored: pass it to
+ * `add`, or `discard` it.
+ */
+export interface StagedMessage {
+  /** Octets of the whole message. */
+  readonly size: number;
+  /** The whole message when it was small enough to keep in memory; undefined when it went to disk. */
+  readonly raw: Uint8Array | undefined;
+  /** The message's header section (without the empty line after it). */
+  readonly header: Uint8Array;
+  /** Drops it: the message was refused after its end. */
+  discard(): void;
+}
+
 export interface MessageStore {
   /**
    * Stores a message. Resolves with its ID only after the row is committed durably, so the SMTP
    * server may answer 250 then; rejects if the commit failed (answer 451). The store keeps a
    * reference to `raw`, not a copy, until the promise settles: do not reuse its buffer before.
    */
-  add(raw: Uint8Array, envelope: StoredEnvelope): Promise<string>;
+  add(raw: Uint8Array | StagedMessage, envelope: StoredEnvelope): Promise<string>;
+  /**
+   * Reads a message body as it arrives, `prefix` (a Received line) first. A large one is written
+   * to disk while it is received instead of being gathered in memory. Rejects, leaving nothing
+   * behind, if reading `body` throws.
+   */
+  stage(body: AsyncIterable<Uint8Array>, prefix?: Uint8Array): Promise<StagedMessage>;
   /** Newest first. */
   list(options?: PageOptions): Promise<MessagePage>;
   /** Mailpit's search syntax; throws `SearchQueryError` on a malformed query. Newest first. */

@@ -1,5 +1,8 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { createHmac } from "node:crypto";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { SmtpClient } from "../../src/client/smtp-client.ts";
 import { parsePath } from "../../src/core/address.ts";
 import type { Envelope } from "../../src/core/envelope.ts";
@@ -63,7 +66,11 @@ function catcher(overrides: Partial<CatcherOptions> = {}) {
     hostname: "mx.test",
     chaos: new Chaos(),
     now: () => DATE,
-    onStored: (id, raw, env) => stored.push({ id, raw, envelope: env }),
+    onStored: (id, raw, env) => {
+      // Messages here are small: the store hands them over in memory.
+      if (!(raw instanceof Uint8Array)) throw new Error("a small message should arrive as bytes");
+      stored.push({ id, raw, envelope: env });
+    },
     ...overrides,
   });
   return { backend, store, stored };
@@ -139,6 +146,7 @@ describe("data", () => {
   test("a store that fails the commit fails data(): the server answers 451, not 250", async () => {
     const store = memoryStore();
     const broken = Object.assign(Object.create(store) as MessageStore, {
+      stage: store.stage.bind(store),
       add: () => Promise.reject(new Error("disk full")),
     });
     const { backend, stored } = catcher({ store: broken });
@@ -178,6 +186,62 @@ describe("data", () => {
     expect((await keep.store.count()).total).toBe(1);
     expect(forwarded.map((raw) => raw.slice(-3))).toEqual(["x\r\n", "y\r\n"]);
     expect(forwarded[0]).toStartWith("Received: ");
+  });
+});
+
+describe("large messages", () => {
+  const directories: string[] = [];
+  afterEach(() => {
+    for (const directory of directories.splice(0)) rmSync(directory, { recursive: true, force: true });
+  });
+
+  function diskStore(): { store: MessageStore; rawDir: string } {
+    const directory = mkdtempSync(join(tmpdir(), "smtpkit-catcher-"));
+    directories.push(directory);
+    const path = join(directory, "mailbox.sqlite");
+    const store = openStore({ path });
+    stores.push(store);
+    return { store, rawDir: `${path}-raw` };
+  }
+
+  const body = `Subject: big one\r\n\r\n${"z".repeat(78)}\r\n`.repeat(5000);
+
+  test("go to the store as they arrive; onStored hears their size and header, not their bytes", async () => {
+    const { store, rawDir } = diskStore();
+    const seen: { id: string; size: number; header: string }[] = [];
+    const backend = catcherBackend({
+      store,
+      hostname: "mx.test",
+      chaos: new Chaos(),
+      now: () => DATE,
+      onStored: (id, raw, _env) => {
+        if (raw instanceof Uint8Array) throw new Error("a large message should not be handed over whole");
+        seen.push({ id, size: raw.size, header: latin1(raw.header) });
+      },
+    });
+    const parts = body.match(/[\s\S]{1,65536}/g) ?? [];
+    const id = await backend.data(session(), envelope("<a@a.test>", "<b@b.test>"), chunks(...parts));
+    expect(readdirSync(rawDir)).toEqual([String(id)]);
+    const raw = latin1((await store.raw(String(id))) ?? new Uint8Array());
+    expect(raw).toStartWith("Received: from client.test ([127.0.0.1])\r\n");
+    expect(raw).toEndWith(body);
+    expect(seen).toEqual([
+      { id: String(id), size: raw.length, header: expect.stringContaining("Subject: big one") },
+    ]);
+  });
+
+  test("one refused at dot by chaos leaves no file behind", async () => {
+    const { store, rawDir } = diskStore();
+    const chaos = new Chaos({ fail: [{ stage: "dot", code: 451, probability: 100 }], delay: [] });
+    const { backend } = catcher({ store, chaos });
+    const parts = body.match(/[\s\S]{1,65536}/g) ?? [];
+    const error = await refusal(() =>
+      backend.data(session(), envelope("<a@a.test>", "<b@b.test>"), chunks(...parts)),
+    );
+    expect(error).toMatchObject({ code: 451 });
+    await Bun.sleep(20);
+    expect(readdirSync(rawDir)).toEqual([]);
+    expect((await store.count()).total).toBe(0);
   });
 });
 
@@ -328,6 +392,7 @@ describe("behind the SMTP server", () => {
     let commit: (() => void) | undefined;
     let adding: Promise<string> | undefined;
     const gated = Object.assign(Object.create(store) as MessageStore, {
+      stage: store.stage.bind(store),
       add(raw: Uint8Array, env: StoredEnvelope): Promise<string> {
         adding = new Promise<void>((resolve) => {
           commit = resolve;
@@ -357,6 +422,7 @@ describe("behind the SMTP server", () => {
   test("a failed commit is a 451 to the client, and the session goes on", async () => {
     const store = memoryStore();
     const broken = Object.assign(Object.create(store) as MessageStore, {
+      stage: store.stage.bind(store),
       add: () => Promise.reject(new Error("disk full")),
     });
     const { port } = await serve({ store: broken });

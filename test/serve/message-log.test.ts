@@ -77,3 +77,24 @@ describe("JSON line (--log-json)", () => {
     expect((JSON.parse(line) as { subject: string }).subject).toBe("a\r\nb\x1bc\x7fd\x9be");
   });
 });
+
+describe("a large message kept on disk", () => {
+  test("its line takes the subject from the header section and the size it was staged with", () => {
+    const staged = {
+      size: 3 * 1024 * 1024,
+      raw: undefined,
+      header: new TextEncoder().encode("From: a@a.test\r\nSubject: =?UTF-8?Q?gro=C3=9F?="),
+      discard() {},
+    };
+    expect(messageLogLine("ID", staged, envelope("a@a.test", "b@b.test"), AT, false)).toBe(
+      '2026-11-27 13:14:48  a@a.test -> b@b.test  "groß"  3.0 MiB  ID',
+    );
+    expect(
+      (
+        JSON.parse(messageLogLine("ID", staged, envelope("a@a.test", "b@b.test"), AT, true)) as {
+          size: number;
+        }
+      ).size,
+    ).toBe(3 * 1024 * 1024);
+  });
+});

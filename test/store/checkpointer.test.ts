@@ -28,7 +28,7 @@ describe("WalCheckpointer", () => {
       done = resolve;
     });
     const checkpointer = new WalCheckpointer(path, 1000, (result) => {
-      results.push(result);
+      if (result) results.push(result);
       done();
     });
     checkpointer.request();

@@ -2,7 +2,9 @@ import { describe, expect, test } from "bun:test";
 import { GroupCommit } from "../../src/store/group-commit.ts";
 
 /** A hand-cranked scheduler and sync, so the tests decide when each step happens. */
-function harness(options: { maxItems?: number; maxBytes?: number; withSync?: boolean } = {}) {
+function harness(
+  options: { maxItems?: number; maxBytes?: number; maxSyncs?: number; withSync?: boolean } = {},
+) {
   const scheduled: (() => void)[] = [];
   const batches: string[][] = [];
   const durable: string[][] = [];
@@ -28,6 +30,7 @@ function harness(options: { maxItems?: number; maxBytes?: number; withSync?: boo
     durable: (results) => durable.push([...results]),
     maxItems: options.maxItems ?? 100,
     maxBytes: options.maxBytes ?? 1_000_000,
+    ...(options.maxSyncs === undefined ? {} : { maxSyncs: options.maxSyncs }),
     sizeOf: (item) => item.length,
     schedule: (run) => scheduled.push(run),
   });
@@ -73,23 +76,85 @@ describe("GroupCommit", () => {
     expect(results.map((result) => result.value)).toEqual(["id:a", "id:b", "id:c"]);
   });
 
-  test("nothing resolves before its commit is durable, and later items wait for the sync in flight", async () => {
+  test("nothing resolves before its commit is durable; a second batch syncs beside the first", async () => {
     const { committer, batches, syncs, runScheduled } = harness();
     const first = track(committer.submit("a"));
     runScheduled();
     const second = track(committer.submit("b"));
     const third = track(committer.submit("c"));
     runScheduled();
-    // While the first sync is in flight the later items gather instead of committing.
-    expect(batches).toEqual([["a"]]);
+    // The second batch does not wait for the first sync to end before it is written and synced.
+    expect(batches).toEqual([["a"], ["b", "c"]]);
+    expect(syncs).toHaveLength(2);
+    expect(committer.syncing).toBe(2);
     syncs[0]?.resolve();
     await tick();
     expect(first.value).toBe("id:a");
-    expect(batches).toEqual([["a"], ["b", "c"]]);
     expect(second.settled || third.settled).toBe(false);
     syncs[1]?.resolve();
     await tick();
     expect([second.value, third.value]).toEqual(["id:b", "id:c"]);
+  });
+
+  test("with the syncs in flight at their limit, later items gather and commit when one ends", async () => {
+    const { committer, batches, syncs, runScheduled } = harness({ maxSyncs: 1 });
+    const first = track(committer.submit("a"));
+    runScheduled();
+    const second = track(committer.submit("b"));
+    const third = track(committer.submit("c"));
+    runScheduled();
+    expect(batches).toEqual([["a"]]);
+    expect(committer.pending).toBe(2);
+    syncs[0]?.resolve();
+    await tick();
+    expect(first.value).toBe("id:a");
+    expect(batches).toEqual([["a"], ["b", "c"]]);
+    syncs[1]?.resolve();
+    await tick();
+    expect([second.value, third.value]).toEqual(["id:b", "id:c"]);
+  });
+
+  test("batches settle in commit order: a later sync that ends first waits for the earlier batch", async () => {
+    const { committer, durable, syncs, runScheduled } = harness();
+    const first = track(committer.submit("a"));
+    runScheduled();
+    const second = track(committer.submit("b"));
+    runScheduled();
+    syncs[1]?.resolve();
+    await tick();
+    expect(second.settled).toBe(false);
+    expect(durable).toEqual([]);
+    syncs[0]?.resolve();
+    await tick();
+    expect([first.value, second.value]).toEqual(["id:a", "id:b"]);
+    expect(durable).toEqual([["id:a"], ["id:b"]]);
+  });
+
+  test("a batch whose earlier batch failed to sync fails too: its log frames come after them", async () => {
+    const { committer, durable, syncs, runScheduled } = harness();
+    const first = track(committer.submit("a"));
+    runScheduled();
+    const second = track(committer.submit("b"));
+    runScheduled();
+    syncs[1]?.resolve();
+    syncs[0]?.reject(new Error("EIO"));
+    await tick();
+    expect((first.error as Error).message).toBe("EIO");
+    expect((second.error as Error).message).toContain("earlier commit");
+    expect(durable).toEqual([]);
+  });
+
+  test("while held nothing commits; release commits what gathered", async () => {
+    const { committer, batches, syncs, runScheduled } = harness();
+    committer.hold();
+    const held = track(committer.submit("a"));
+    runScheduled();
+    expect(batches).toEqual([]);
+    committer.release();
+    expect(batches).toEqual([["a"]]);
+    syncs[0]?.resolve();
+    await tick();
+    expect(held.value).toBe("id:a");
   });
 
   test("the durable hook hears of a batch after its sync, before its submitters resume", async () => {

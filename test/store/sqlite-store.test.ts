@@ -1,6 +1,6 @@
 import { Database } from "bun:sqlite";
 import { afterEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import MailComposer from "nodemailer/lib/mail-composer";
@@ -457,5 +457,187 @@ describe("updates and deletions", () => {
       Array.from({ length: 1200 }, (_, index) => store.add(plain(`n${index}`), envelope([]))),
     );
     expect(await store.delete({ ids })).toBe(1200);
+  });
+});
+
+describe("large messages in files", () => {
+  /** Above the store's threshold for keeping raw bytes in their own file. */
+  const LARGE = 300 * 1024;
+
+  function large(subject: string): Uint8Array {
+    const head = new TextEncoder().encode(`From: ann@example.com\r\nSubject: ${subject}\r\n\r\n`);
+    const raw = new Uint8Array(head.length + LARGE);
+    raw.set(head);
+    for (let index = head.length; index < raw.length; index++) raw[index] = 0x61 + (index % 26);
+    return raw;
+  }
+
+  async function* pieces(raw: Uint8Array, size: number): AsyncIterable<Uint8Array> {
+    for (let at = 0; at < raw.length; at += size) yield raw.subarray(at, at + size);
+  }
+
+  const rawDirectory = (path: string) => `${path}-raw`;
+
+  test("a large message added whole lives in a file, reads back exactly, and survives reopening", async () => {
+    const path = mailboxPath();
+    const store = openStore({ path });
+    const raw = large("whole");
+    const id = await store.add(raw, envelope(["bob@example.com"]));
+    expect(readdirSync(rawDirectory(path))).toEqual([id]);
+    expect(await store.raw(id)).toEqual(raw);
+    expect((await store.get(id))?.size).toBe(raw.length);
+    expect(store.stats().sizeBytes).toBeGreaterThanOrEqual(raw.length);
+    store.close();
+    const reopened = track(openStore({ path }));
+    expect(await reopened.raw(id)).toEqual(raw);
+    expect((await reopened.get(id))?.subject).toBe("whole");
+  });
+
+  test("a staged large message is written while it arrives and stored under the ID of its file", async () => {
+    const path = mailboxPath();
+    const store = track(openStore({ path }));
+    const raw = large("staged");
+    const prefix = new TextEncoder().encode("Received: by test\r\n");
+    const staged = await store.stage(pieces(raw, 65536), prefix);
+    expect(staged.raw).toBeUndefined();
+    expect(staged.size).toBe(prefix.length + raw.length);
+    const id = await store.add(staged, envelope(["bob@example.com"]));
+    expect(readdirSync(rawDirectory(path))).toEqual([id]);
+    const back = (await store.raw(id)) ?? new Uint8Array();
+    expect(back.subarray(0, prefix.length)).toEqual(prefix);
+    expect(back.subarray(prefix.length)).toEqual(raw);
+    const summary = await store.get(id);
+    expect(summary?.subject).toBe("staged");
+    expect(summary?.snippet).toContain("abcdefghijklmnopqrstuvwxyz");
+  });
+
+  test("a small staged message is stored in the database as before", async () => {
+    const path = mailboxPath();
+    const store = track(openStore({ path }));
+    const staged = await store.stage(pieces(plain("small"), 7));
+    expect(staged.raw).toEqual(plain("small"));
+    const id = await store.add(staged, envelope(["bob@example.com"]));
+    expect(await store.raw(id)).toEqual(plain("small"));
+    // The directory for raw files is made only for the first large message.
+    expect(existsSync(rawDirectory(path))).toBe(false);
+  });
+
+  test("a discarded staged message leaves no file and cannot be added", async () => {
+    const path = mailboxPath();
+    const store = track(openStore({ path }));
+    const staged = await store.stage(pieces(large("dropped"), 65536));
+    staged.discard();
+    await expect(store.add(staged, envelope([]))).rejects.toThrow("discarded");
+    await Bun.sleep(20);
+    expect(readdirSync(rawDirectory(path))).toEqual([]);
+  });
+
+  test("in memory a large message stays in the database", async () => {
+    const store = track(openStore({ path: ":memory:" }));
+    const raw = large("memory");
+    const staged = await store.stage(pieces(raw, 65536));
+    expect(staged.raw?.length).toBe(raw.length);
+    const id = await store.add(staged, envelope([]));
+    expect(await store.raw(id)).toEqual(raw);
+  });
+
+  test("deleting and pruning remove the files too", async () => {
+    const path = mailboxPath();
+    const store = track(openStore({ path, maxMessages: 2 }));
+    const first = await store.add(large("one"), envelope([]));
+    const second = await store.add(large("two"), envelope([]));
+    // The commit of the third prunes the first.
+    const third = await store.add(large("three"), envelope([]));
+    await Bun.sleep(20);
+    expect(readdirSync(rawDirectory(path)).sort()).toEqual([second, third].sort());
+    expect(await store.raw(first)).toBeUndefined();
+    expect(await store.delete({ ids: [second] })).toBe(1);
+    await Bun.sleep(20);
+    expect(readdirSync(rawDirectory(path))).toEqual([third]);
+    await store.delete({ all: true });
+    await Bun.sleep(20);
+    expect(readdirSync(rawDirectory(path))).toEqual([]);
+  });
+
+  test("at start-up a row whose file is gone is dropped, and an old file without a row removed", async () => {
+    const path = mailboxPath();
+    const store = openStore({ path });
+    const kept = await store.add(large("kept"), envelope([]));
+    const lost = await store.add(large("lost"), envelope([]));
+    store.close();
+    rmSync(join(rawDirectory(path), lost));
+    writeFileSync(join(rawDirectory(path), "Orphan"), "left by a crash");
+    writeFileSync(join(rawDirectory(path), "Fresh"), "another process's, in flight");
+    const old = new Date(Date.now() - 3600_000);
+    utimesSync(join(rawDirectory(path), "Orphan"), old, old);
+
+    const reopened = track(openStore({ path }));
+    expect((await reopened.list()).messages.map((message) => message.id)).toEqual([kept]);
+    expect(await reopened.count()).toEqual({ total: 1, unread: 1 });
+    await Bun.sleep(20);
+    expect(readdirSync(rawDirectory(path)).sort()).toEqual(["Fresh", kept].sort());
+  });
+
+  test("the body indexer reads large messages from their files (free-text search)", async () => {
+    const store = track(openStore({ path: mailboxPath() }));
+    const raw = new TextEncoder().encode(
+      `Subject: needle\r\n\r\nfind the haystack word here\r\n${"filler line\r\n".repeat(30_000)}`,
+    );
+    const id = await store.add(raw, envelope([]));
+    expect((await store.search("haystack")).messages.map((message) => message.id)).toEqual([id]);
+  });
+});
+
+describe("schema 1 mailboxes", () => {
+  test("are upgraded in place: messages kept, read state counted from the new read index", async () => {
+    const path = mailboxPath();
+    const db = new Database(path, { create: true });
+    db.exec(`
+      CREATE TABLE messages (
+        seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, created INTEGER NOT NULL,
+        read INTEGER NOT NULL DEFAULT 0, size INTEGER NOT NULL, envelope TEXT NOT NULL,
+        message_id TEXT NOT NULL, subject TEXT NOT NULL, date INTEGER, addresses TEXT NOT NULL,
+        from_search TEXT NOT NULL, to_search TEXT NOT NULL, cc_search TEXT NOT NULL,
+        bcc_search TEXT NOT NULL, reply_to_search TEXT NOT NULL, subject_search TEXT NOT NULL,
+        header_search TEXT NOT NULL
+      );
+      CREATE INDEX messages_unread ON messages (seq) WHERE read = 0;
+      CREATE TABLE message_raw (seq INTEGER PRIMARY KEY, raw BLOB NOT NULL);
+      CREATE TABLE message_index (
+        seq INTEGER PRIMARY KEY, attachments INTEGER NOT NULL, inline INTEGER NOT NULL,
+        snippet TEXT NOT NULL, search_text TEXT NOT NULL
+      );
+      PRAGMA user_version = 1;
+    `);
+    const env = JSON.stringify(envelope(["bob@example.com"]));
+    const addresses = JSON.stringify({ from: null, to: [], cc: [], bcc: [], replyTo: [] });
+    const insert = db.prepare(
+      `INSERT INTO messages (seq, id, created, read, size, envelope, message_id, subject, date, addresses,
+         from_search, to_search, cc_search, bcc_search, reply_to_search, subject_search, header_search)
+       VALUES (?, ?, 0, ?, ?, ?, '', ?, NULL, ?, '', '', '', '', '', ?, ?)`,
+    );
+    const rawOf = (subject: string) => plain(subject);
+    db.prepare("INSERT INTO message_raw (seq, raw) VALUES (?, ?)").run(1, rawOf("old one"));
+    db.prepare("INSERT INTO message_raw (seq, raw) VALUES (?, ?)").run(2, rawOf("old two"));
+    insert.run(1, "OldOne", 1, rawOf("old one").length, env, "old one", addresses, "old one", "old one");
+    insert.run(2, "OldTwo", 0, rawOf("old two").length, env, "old two", addresses, "old two", "old two");
+    db.close();
+
+    const store = track(openStore({ path }));
+    expect(await store.count()).toEqual({ total: 2, unread: 1 });
+    expect(await store.raw("OldOne")).toEqual(rawOf("old one"));
+    expect((await store.search("is:unread")).messages.map((message) => message.id)).toEqual(["OldTwo"]);
+    const id = await store.add(plain("new"), envelope([]));
+    expect((await store.list()).messages.map((message) => message.id)).toEqual([id, "OldTwo", "OldOne"]);
+    const check = new Database(path, { readonly: true });
+    const indexes = check
+      .query<{ name: string }, []>(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'messages'",
+      )
+      .all()
+      .map((row) => row.name);
+    check.close();
+    expect(indexes).toContain("messages_read");
+    expect(indexes).not.toContain("messages_unread");
   });
 });
