@@ -53,6 +53,40 @@ const MIGRATIONS: readonly string[] = [
   DROP INDEX messages_unread;
   CREATE INDEX messages_read ON messages (seq) WHERE read = 1;
   `,
+  // 2 -> 3. The header-derived fields move to message_summary, filled after arrival (when idle,
+  // or before a listing or search needs them), so that taking a message in costs no header
+  // parsing and its commit writes a short row. The table is rebuilt to lose the columns.
+  `
+  CREATE TABLE message_summary (
+    seq             INTEGER PRIMARY KEY,
+    message_id      TEXT    NOT NULL,
+    subject         TEXT    NOT NULL,
+    date            INTEGER,
+    addresses       TEXT    NOT NULL,
+    from_search     TEXT    NOT NULL,
+    to_search       TEXT    NOT NULL,
+    cc_search       TEXT    NOT NULL,
+    bcc_search      TEXT    NOT NULL,
+    reply_to_search TEXT    NOT NULL,
+    subject_search  TEXT    NOT NULL,
+    header_search   TEXT    NOT NULL
+  );
+  INSERT INTO message_summary
+    SELECT seq, message_id, subject, date, addresses, from_search, to_search, cc_search, bcc_search,
+      reply_to_search, subject_search, header_search FROM messages;
+  CREATE TABLE messages_v3 (
+    seq      INTEGER PRIMARY KEY,
+    id       TEXT    NOT NULL UNIQUE,
+    created  INTEGER NOT NULL,
+    read     INTEGER NOT NULL DEFAULT 0,
+    size     INTEGER NOT NULL,
+    envelope TEXT    NOT NULL
+  );
+  INSERT INTO messages_v3 SELECT seq, id, created, read, size, envelope FROM messages;
+  DROP TABLE messages;
+  ALTER TABLE messages_v3 RENAME TO messages;
+  CREATE INDEX messages_read ON messages (seq) WHERE read = 1;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -3,6 +3,7 @@ import { closeSync, fdatasync, fdatasyncSync, openSync, statSync } from "node:fs
 import { join } from "node:path";
 import { type CheckpointResult, WalCheckpointer } from "./checkpointer.ts";
 import { GroupCommit } from "./group-commit.ts";
+import { HEADER_SECTION_LIMIT } from "./header-section.ts";
 import { type HeaderSummary, summarizeHeaders } from "./header-summary.ts";
 import { newMessageId } from "./message-id.ts";
 import { indexRaw } from "./parse-message.ts";
@@ -98,7 +99,11 @@ interface PendingMessage {
   /** The raw bytes are in their own file (already durable), not in the row; `raw` is then empty. */
   inFile: boolean;
   envelope: StoredEnvelope;
-  headers: HeaderSummary;
+  /**
+   * Known at once for a message in a file (its header section came aside while it was staged);
+   * for the others the summary is made after the 250 (#summarizePending).
+   */
+  headers: HeaderSummary | undefined;
 }
 
 interface SummaryRow {
@@ -111,7 +116,7 @@ interface SummaryRow {
   message_id: string;
   subject: string;
   date: number | null;
-  addresses: string;
+  addresses: string | null;
   indexed: number;
   attachments: number;
   inline: number;
@@ -128,14 +133,20 @@ interface StoredAddresses {
 
 type Param = string | number | null | Uint8Array;
 
-/** Messages with their body index, when the indexer has reached them. */
-const MESSAGES_FROM = "messages m LEFT JOIN message_index i ON i.seq = m.seq";
+/** Messages with their header summary and their body index, when those have been made. */
+const SUMMARY_JOIN = "LEFT JOIN message_summary s ON s.seq = m.seq";
+const INDEX_JOIN = "LEFT JOIN message_index i ON i.seq = m.seq";
+const MESSAGES_FROM = `messages m ${SUMMARY_JOIN} ${INDEX_JOIN}`;
 const SUMMARY_COLUMNS = `m.seq AS seq, m.id AS id, m.created AS created, m.read AS read, m.size AS size,
-  m.envelope AS envelope, m.message_id AS message_id, m.subject AS subject, m.date AS date,
-  m.addresses AS addresses, i.seq IS NOT NULL AS indexed, IFNULL(i.attachments, 0) AS attachments,
-  IFNULL(i.inline, 0) AS inline, IFNULL(i.snippet, '') AS snippet`;
-/** Conditions that read the body index need the join; the rest run on messages alone. */
+  m.envelope AS envelope, IFNULL(s.message_id, '') AS message_id, IFNULL(s.subject, '') AS subject,
+  s.date AS date, s.addresses AS addresses, i.seq IS NOT NULL AS indexed,
+  IFNULL(i.attachments, 0) AS attachments, IFNULL(i.inline, 0) AS inline, IFNULL(i.snippet, '') AS snippet`;
+/** Conditions name columns of the summary or of the body index only when they need that join. */
+const SUMMARY_COLUMN_NAMES =
+  /\b(message_id|subject|date|addresses|from_search|to_search|cc_search|bcc_search|reply_to_search|subject_search|header_search)\b/;
 const INDEX_COLUMNS = /\b(attachments|inline|search_text)\b/;
+/** Header summaries made per transaction, when idle or before a read needs them. */
+const SUMMARY_BATCH = 200;
 
 export class SqliteMessageStore implements MessageStore {
   readonly #db: Database;
@@ -147,6 +158,7 @@ export class SqliteMessageStore implements MessageStore {
   readonly #listeners = new Set<NewMessagesListener>();
   readonly #insertMessage: Statement;
   readonly #insertRaw: Statement;
+  readonly #insertSummary: Statement;
   readonly #updateIndex: Statement;
   #total: number;
   #closed = false;
@@ -157,6 +169,8 @@ export class SqliteMessageStore implements MessageStore {
   #draining: Promise<void> | undefined;
   /** Every message up to this seq has its body index (or is gone). */
   #indexedThrough = 0;
+  /** Every message up to this seq has its header summary (or is gone). */
+  #summarizedThrough = 0;
   /** Counts API deletions, so an indexing batch that ran across one does not move the mark. */
   #deletions = 0;
   /** The write-ahead log, opened once to sync it; undefined in memory or when WAL is unavailable. */
@@ -200,9 +214,14 @@ export class SqliteMessageStore implements MessageStore {
     }
     this.#rawFiles = options.path === ":memory:" ? undefined : new RawFiles(`${options.path}-raw`);
     this.#insertMessage = this.#db.prepare(
-      `INSERT INTO messages (id, created, size, envelope, message_id, subject, date, addresses, from_search,
+      "INSERT INTO messages (id, created, size, envelope) VALUES (?, ?, ?, ?)",
+    );
+    // A message deleted before its summary was made gets none, even if a new one took its seq.
+    this.#insertSummary = this.#db.prepare(
+      `INSERT OR REPLACE INTO message_summary (seq, message_id, subject, date, addresses, from_search,
          to_search, cc_search, bcc_search, reply_to_search, subject_search, header_search)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12
+       WHERE EXISTS (SELECT 1 FROM messages WHERE seq = ?1 AND id = ?13)`,
     );
     this.#insertRaw = this.#db.prepare("INSERT INTO message_raw (seq, raw, in_file) VALUES (?, ?, ?)");
     // A message deleted while it was being parsed gets no index row, even if a new one took its seq.
@@ -298,7 +317,8 @@ export class SqliteMessageStore implements MessageStore {
     const id = newMessageId(created);
     const rawFiles = this.#rawFiles;
     const inFile = rawFiles !== undefined && raw.length >= RAW_FILE_MIN_BYTES;
-    const headers = summarizeHeaders(raw, envelope);
+    // A message in a file is summarized now, while its header section is in memory anyway.
+    const headers = inFile ? summarizeHeaders(raw, envelope) : undefined;
     const message: PendingMessage = { id, created, raw, size: raw.length, inFile, envelope, headers };
     if (!inFile || rawFiles === undefined) return this.#committer.submit(message);
     // The file is durable before the row that names it is committed.
@@ -361,45 +381,15 @@ export class SqliteMessageStore implements MessageStore {
     let prunedFiles: string[] = [];
     this.#db.transaction(() => {
       for (const message of batch) {
-        const { headers } = message;
-        const addresses: StoredAddresses = {
-          from: headers.from,
-          to: headers.to,
-          cc: headers.cc,
-          bcc: headers.bcc,
-          replyTo: headers.replyTo,
-        };
-        const fromSearch = addressSearchText(headers.from ? [headers.from] : []);
-        const toSearch = addressSearchText(headers.to);
-        const ccSearch = addressSearchText(headers.cc);
-        const bccSearch = addressSearchText(headers.bcc);
-        const replyToSearch = addressSearchText(headers.replyTo);
-        const subjectSearch = headers.subject.toLowerCase();
-        const headerSearch = [subjectSearch, fromSearch, toSearch, ccSearch, bccSearch, replyToSearch]
-          .concat(headers.messageId.toLowerCase())
-          .join(" ");
         const result = this.#insertMessage.run(
           message.id,
           message.created,
           message.size,
           JSON.stringify(message.envelope),
-          headers.messageId,
-          headers.subject,
-          headers.date,
-          JSON.stringify(addresses),
-          fromSearch,
-          toSearch,
-          ccSearch,
-          bccSearch,
-          replyToSearch,
-          subjectSearch,
-          headerSearch,
         );
-        this.#insertRaw.run(
-          Number(result.lastInsertRowid),
-          message.inFile ? EMPTY : message.raw,
-          message.inFile ? 1 : 0,
-        );
+        const seq = Number(result.lastInsertRowid);
+        if (message.headers) this.#insertSummary.run(...summaryParams(seq, message.id, message.headers));
+        this.#insertRaw.run(seq, message.inFile ? EMPTY : message.raw, message.inFile ? 1 : 0);
       }
       this.#total += batch.length;
       prunedFiles = this.#pruneByCount(Math.floor(this.#maxMessages * PRUNE_SLACK_FRACTION));
@@ -465,6 +455,7 @@ export class SqliteMessageStore implements MessageStore {
 
   async get(id: string): Promise<MessageSummary | undefined> {
     this.#assertOpen();
+    this.#summarizePending();
     const row = this.#db
       .query<SummaryRow, [string]>(`SELECT ${SUMMARY_COLUMNS} FROM ${MESSAGES_FROM} WHERE m.id = ?`)
       .get(id);
@@ -506,6 +497,7 @@ export class SqliteMessageStore implements MessageStore {
     // Without AUTOINCREMENT the seqs of deleted newest messages are given out again, possibly
     // below the indexer's mark: it starts over (cheaply, skipping what is indexed).
     this.#indexedThrough = 0;
+    this.#summarizedThrough = 0;
     this.#deletions++;
     if ("all" in selection) return this.#deleteWhere({ sql: "1", params: [] });
     if ("ids" in selection) {
@@ -613,6 +605,7 @@ export class SqliteMessageStore implements MessageStore {
 
   async #searchCondition(query: string, tz?: string, onlyIds?: readonly string[]): Promise<SqlCondition> {
     this.#assertOpen();
+    this.#summarizePending();
     const terms = parseSearchQuery(query, tz);
     const condition = searchCondition(terms);
     if (onlyIds !== undefined) {
@@ -627,6 +620,7 @@ export class SqliteMessageStore implements MessageStore {
 
   async #page(condition: SqlCondition, options: PageOptions): Promise<MessagePage> {
     this.#assertOpen();
+    this.#summarizePending();
     const start = Math.max(0, Math.floor(options.start ?? 0));
     const limit = Math.max(1, Math.floor(options.limit ?? DEFAULT_PAGE_LIMIT));
     const rows = this.#once(
@@ -681,20 +675,24 @@ export class SqliteMessageStore implements MessageStore {
     let deleted = 0;
     let files: string[] = [];
     this.#db.transaction(() => {
-      files = this.#once(
-        `SELECT m.id AS id FROM messages m JOIN message_raw r ON r.seq = m.seq
-         WHERE r.in_file = 1 AND m.seq IN (${selectSeqs(condition)})`,
-        (statement) => (statement.all(...condition.params) as { id: string }[]).map((row) => row.id),
-      );
-      // Messages go last: the other deletions find their rows through them.
-      for (const table of ["message_raw", "message_index"]) {
-        this.#once(`DELETE FROM ${table} WHERE seq IN (${selectSeqs(condition)})`, (statement) =>
-          statement.run(...condition.params),
-        );
-      }
-      deleted = this.#once(`DELETE FROM messages WHERE seq IN (${selectSeqs(condition)})`, (statement) =>
+      // The condition may read the summary or the index, which go too: the doomed seqs are noted
+      // first (a temporary table, this connection's own), then every table loses them.
+      this.#db.exec("CREATE TEMP TABLE IF NOT EXISTS doomed (seq INTEGER PRIMARY KEY)");
+      this.#db.exec("DELETE FROM doomed");
+      this.#once(`INSERT INTO doomed ${selectSeqs(condition)}`, (statement) =>
         statement.run(...condition.params),
-      ).changes;
+      );
+      files = this.#db
+        .query<{ id: string }, []>(
+          `SELECT m.id AS id FROM doomed d JOIN messages m ON m.seq = d.seq JOIN message_raw r ON r.seq = d.seq
+           WHERE r.in_file = 1`,
+        )
+        .all()
+        .map((row) => row.id);
+      for (const table of ["message_raw", "message_index", "message_summary"])
+        this.#db.exec(`DELETE FROM ${table} WHERE seq IN (SELECT seq FROM doomed)`);
+      deleted = this.#db.query("DELETE FROM messages WHERE seq IN (SELECT seq FROM doomed)").run().changes;
+      this.#db.exec("DELETE FROM doomed");
     })();
     this.#total -= deleted;
     this.#deleted += deleted;
@@ -730,7 +728,7 @@ export class SqliteMessageStore implements MessageStore {
       this.#db.transaction(() => {
         for (const seqs of chunks(lost, IDS_PER_STATEMENT)) {
           const list = seqs.join(", ");
-          for (const table of ["message_raw", "message_index", "messages"])
+          for (const table of ["message_raw", "message_index", "message_summary", "messages"])
             this.#db.exec(`DELETE FROM ${table} WHERE seq IN (${list})`);
         }
       })();
@@ -762,6 +760,7 @@ export class SqliteMessageStore implements MessageStore {
       .map((row) => row.id);
     this.#db.query("DELETE FROM message_raw WHERE seq <= ?").run(cutoff.seq);
     this.#db.query("DELETE FROM message_index WHERE seq <= ?").run(cutoff.seq);
+    this.#db.query("DELETE FROM message_summary WHERE seq <= ?").run(cutoff.seq);
     const deleted = this.#db.query("DELETE FROM messages WHERE seq <= ?").run(cutoff.seq).changes;
     this.#total -= deleted;
     this.#deleted += deleted;
@@ -787,6 +786,45 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   /**
+   * Makes the header summaries of messages that have none yet, up to `limit` of them, oldest
+   * first, and returns how many it made. Listings and searches call it first (so they see every
+   * message with its fields); the idle indexer calls it in batches.
+   */
+  #summarizePending(limit = Number.POSITIVE_INFINITY): number {
+    if (this.#closed) return 0;
+    const deletions = this.#deletions;
+    let made = 0;
+    while (made < limit) {
+      const rows = this.#db
+        .query<
+          { seq: number; id: string; envelope: string; raw: Uint8Array; in_file: number },
+          [number, number]
+        >(
+          `SELECT m.seq AS seq, m.id AS id, m.envelope AS envelope, r.in_file AS in_file,
+             substr(r.raw, 1, ${HEADER_SECTION_LIMIT}) AS raw
+           FROM messages m JOIN message_raw r ON r.seq = m.seq ${SUMMARY_JOIN}
+           WHERE s.seq IS NULL AND m.seq > ? ORDER BY m.seq LIMIT ?`,
+        )
+        .all(this.#summarizedThrough, Math.min(SUMMARY_BATCH, limit - made));
+      if (rows.length === 0) break;
+      this.#db.transaction(() => {
+        for (const row of rows) {
+          const envelope = JSON.parse(row.envelope) as StoredEnvelope;
+          // Messages in files got theirs when they were added; one without is summarized empty.
+          const headers = summarizeHeaders(row.in_file ? EMPTY : row.raw, envelope);
+          this.#insertSummary.run(...summaryParams(row.seq, row.id, headers));
+        }
+      })();
+      made += rows.length;
+      if (deletions === this.#deletions)
+        this.#summarizedThrough = rows.at(-1)?.seq ?? this.#summarizedThrough;
+      this.#wroteToLog(PAGES_PER_COMMIT * this.#pageSize + rows.length * 400);
+      if (rows.length < SUMMARY_BATCH) break;
+    }
+    return made;
+  }
+
+  /**
    * Body indexing runs once no commit happened for IDLE_INDEX_DELAY_MS, a batch per timer turn, and
    * steps back as soon as messages arrive again.
    */
@@ -807,7 +845,9 @@ export class SqliteMessageStore implements MessageStore {
       return;
     }
     try {
-      if (await this.#indexBatch()) this.#armIdleIndexer(0);
+      // Header summaries first (cheap, and every listing wants them), then body indexes.
+      if (this.#summarizePending(SUMMARY_BATCH) === SUMMARY_BATCH || (await this.#indexBatch()))
+        this.#armIdleIndexer(0);
       // Idle and indexed: a good moment to fold the log into the database and restart it.
       else this.#checkpointer?.request();
     } catch {
@@ -891,8 +931,45 @@ export class SqliteMessageStore implements MessageStore {
   }
 }
 
+/** The message_summary row of a message, as #insertSummary binds it. */
+function summaryParams(seq: number, id: string, headers: HeaderSummary): Param[] {
+  const addresses: StoredAddresses = {
+    from: headers.from,
+    to: headers.to,
+    cc: headers.cc,
+    bcc: headers.bcc,
+    replyTo: headers.replyTo,
+  };
+  const fromSearch = addressSearchText(headers.from ? [headers.from] : []);
+  const toSearch = addressSearchText(headers.to);
+  const ccSearch = addressSearchText(headers.cc);
+  const bccSearch = addressSearchText(headers.bcc);
+  const replyToSearch = addressSearchText(headers.replyTo);
+  const subjectSearch = headers.subject.toLowerCase();
+  const headerSearch = [subjectSearch, fromSearch, toSearch, ccSearch, bccSearch, replyToSearch]
+    .concat(headers.messageId.toLowerCase())
+    .join(" ");
+  return [
+    seq,
+    headers.messageId,
+    headers.subject,
+    headers.date,
+    JSON.stringify(addresses),
+    fromSearch,
+    toSearch,
+    ccSearch,
+    bccSearch,
+    replyToSearch,
+    subjectSearch,
+    headerSearch,
+    id,
+  ];
+}
+
+const NO_ADDRESSES: StoredAddresses = { from: null, to: [], cc: [], bcc: [], replyTo: [] };
+
 function toSummary(row: SummaryRow): MessageSummary {
-  const addresses = JSON.parse(row.addresses) as StoredAddresses;
+  const addresses = row.addresses === null ? NO_ADDRESSES : (JSON.parse(row.addresses) as StoredAddresses);
   return {
     id: row.id,
     messageId: row.message_id,
@@ -922,7 +999,9 @@ function addressSearchText(mailboxes: readonly Mailbox[]): string {
 }
 
 function fromFor(condition: SqlCondition): string {
-  return INDEX_COLUMNS.test(condition.sql) ? MESSAGES_FROM : "messages m";
+  const summary = SUMMARY_COLUMN_NAMES.test(condition.sql) ? ` ${SUMMARY_JOIN}` : "";
+  const index = INDEX_COLUMNS.test(condition.sql) ? ` ${INDEX_JOIN}` : "";
+  return `messages m${summary}${index}`;
 }
 
 /** The seqs of the messages a condition selects, as a subquery. */

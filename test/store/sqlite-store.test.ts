@@ -588,6 +588,38 @@ describe("large messages in files", () => {
   });
 });
 
+describe("header summaries", () => {
+  test("are made after the commit, and before any listing, search or get reads them", async () => {
+    const path = mailboxPath();
+    const store = track(openStore({ path, maxMessages: 0 }));
+    const id = await store.add(plain("later"), envelope(["bob@example.com"]));
+    const observer = new Database(path, { readonly: true });
+    const summaries = observer.query<{ n: number }, []>("SELECT COUNT(*) AS n FROM message_summary");
+    // Committed (and acknowledged) without its header parsed.
+    expect(summaries.get()?.n).toBe(0);
+    expect((await store.search("subject:later")).messages.map((message) => message.id)).toEqual([id]);
+    expect(summaries.get()?.n).toBe(1);
+    const second = await store.add(plain("again"), envelope(["bob@example.com"]));
+    expect((await store.get(second))?.subject).toBe("again");
+    const page = await store.list();
+    expect(page.messages.map((message) => message.subject)).toEqual(["again", "later"]);
+    expect(summaries.get()?.n).toBe(2);
+    observer.close();
+  });
+
+  test("deleting by a query on summary fields removes the summary rows too", async () => {
+    const path = mailboxPath();
+    const store = track(openStore({ path, maxMessages: 0 }));
+    await store.add(plain("keep me"), envelope([]));
+    await store.add(plain("drop me"), envelope([]));
+    expect(await store.delete({ query: "subject:drop" })).toBe(1);
+    const observer = new Database(path, { readonly: true });
+    expect(observer.query<{ n: number }, []>("SELECT COUNT(*) AS n FROM message_summary").get()?.n).toBe(1);
+    observer.close();
+    expect((await store.list()).messages.map((message) => message.subject)).toEqual(["keep me"]);
+  });
+});
+
 describe("schema 1 mailboxes", () => {
   test("are upgraded in place: messages kept, read state counted from the new read index", async () => {
     const path = mailboxPath();
@@ -626,6 +658,11 @@ describe("schema 1 mailboxes", () => {
     const store = track(openStore({ path }));
     expect(await store.count()).toEqual({ total: 2, unread: 1 });
     expect(await store.raw("OldOne")).toEqual(rawOf("old one"));
+    // The header fields came along into message_summary.
+    expect((await store.get("OldTwo"))?.subject).toBe("old two");
+    expect((await store.search('subject:"old one"')).messages.map((message) => message.id)).toEqual([
+      "OldOne",
+    ]);
     expect((await store.search("is:unread")).messages.map((message) => message.id)).toEqual(["OldTwo"]);
     const id = await store.add(plain("new"), envelope([]));
     expect((await store.list()).messages.map((message) => message.id)).toEqual([id, "OldTwo", "OldOne"]);
