@@ -24,8 +24,10 @@ export interface RawFileWriter {
 
 /** O_DIRECT wants offsets, lengths and memory aligned to the logical block; a page covers every disk. */
 const ALIGNMENT = 4096;
-/** Bytes gathered before each direct write: large enough to be cheap per octet, small enough to overlap with receiving. */
+/** The most one direct write takes; the buffer a message fills while the other is written. */
 const DIRECT_BUFFER_BYTES = 256 * 1024;
+/** The least a direct write takes before the end of the message: smaller ones cost more per octet. */
+const MIN_DIRECT_WRITE = 64 * 1024;
 /** Buffers kept for reuse (they stay mapped, which is the point); more writers at once allocate more. */
 const POOLED_BUFFERS = 16;
 
@@ -67,10 +69,12 @@ export async function createRawFile(
 }
 
 /**
- * Two buffers: one fills while the other is written, so writing overlaps with receiving and at the
- * end at most one buffer's worth is left. The last block is written whole, zero-padded, and left
- * so: the file may end in up to 4 KiB of zeros, and readers take the message's size from its row
- * (a truncate would cost one more call on the thread pool per message).
+ * Two buffers: one fills while the other is written. A write starts whenever none is in flight
+ * and at least MIN_DIRECT_WRITE octets wait (all whole blocks of them; the odd end moves to the
+ * other buffer), so the disk is kept busy while the message arrives and little is left for the
+ * end. The last block is written whole, zero-padded, and left so: the file may end in up to
+ * 4 KiB of zeros, and readers take the message's size from its row (a truncate would cost one
+ * more call on the thread pool per message).
  */
 class DirectWriter implements RawFileWriter {
   #filling: Uint8Array | undefined = takeBuffer();
@@ -78,8 +82,9 @@ class DirectWriter implements RawFileWriter {
   #filled = 0;
   /** File offset where the filling buffer goes: always aligned. */
   #position = 0;
-  /** The write in flight, of the other buffer. */
+  /** The write in flight, of the spare buffer; it rejects only with its caller gone. */
   #writing: Promise<void> | undefined;
+  #failure: unknown;
   #closed = false;
 
   constructor(private readonly fd: number) {}
@@ -88,24 +93,33 @@ class DirectWriter implements RawFileWriter {
     for (const part of parts) {
       let from = 0;
       while (from < part.length) {
+        this.#check();
         const buffer = this.#buffer();
         const take = Math.min(part.length - from, buffer.length - this.#filled);
         buffer.set(part.subarray(from, from + take), this.#filled);
         this.#filled += take;
         from += take;
-        if (this.#filled === buffer.length) await this.#swap(buffer.length);
+        // Full, with the other buffer still being written: wait for it.
+        if (this.#filled === buffer.length && this.#writing) await this.#writing;
+        this.#startWrite(MIN_DIRECT_WRITE);
       }
     }
+    this.#check();
   }
 
   async finish(): Promise<void> {
     try {
+      // A write that ends may start the next one: wait until none is in flight.
+      while (this.#writing) await this.#writing;
+      this.#check();
       if (this.#filled > 0) {
         const padded = Math.ceil(this.#filled / ALIGNMENT) * ALIGNMENT;
         this.#buffer().fill(0, this.#filled, padded);
-        await this.#swap(padded);
+        this.#filled = padded;
+        this.#startWrite(padded);
+        while (this.#writing) await this.#writing;
+        this.#check();
       }
-      await this.#writing;
       // O_DIRECT skips the page cache, not the disk's own cache, nor the file's size and blocks.
       await call<void>((done) => fdatasync(this.fd, done));
     } finally {
@@ -116,7 +130,7 @@ class DirectWriter implements RawFileWriter {
   async abort(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#writing?.catch(() => {});
+    while (this.#writing) await this.#writing;
     await call<void>((done) => close(this.fd, done)).catch(() => {});
     // Only once no write can be reading from them.
     for (const buffer of [this.#filling, this.#spare]) if (buffer) giveBack(buffer);
@@ -129,18 +143,39 @@ class DirectWriter implements RawFileWriter {
     return this.#filling;
   }
 
-  /** Starts writing the filling buffer (after the write in flight) and goes on filling the other. */
-  async #swap(length: number): Promise<void> {
-    const buffer = this.#buffer();
+  #check(): void {
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  /**
+   * Writes the whole blocks of the filling buffer, if at least `minimum` octets wait and no write
+   * is in flight; the odd end goes to the front of the other buffer, which fills next.
+   */
+  #startWrite(minimum: number): void {
+    if (this.#writing || this.#closed || this.#failure !== undefined) return;
+    const buffer = this.#filling;
+    const spare = this.#spare;
+    if (!buffer || !spare || this.#filled < minimum) return;
+    const length = Math.floor(this.#filled / ALIGNMENT) * ALIGNMENT;
+    if (length === 0) return;
+    const rest = this.#filled - length;
+    spare.set(buffer.subarray(length, this.#filled), 0);
     const position = this.#position;
-    await this.#writing;
-    this.#writing = this.#write(buffer, length, position);
-    // Failures surface at the next swap or at finish; none is left unhandled meanwhile.
-    this.#writing.catch(() => {});
-    this.#filling = this.#spare;
+    this.#filling = spare;
     this.#spare = buffer;
+    this.#filled = rest;
     this.#position += length;
-    this.#filled = 0;
+    this.#writing = this.#write(buffer, length, position).then(
+      () => {
+        this.#writing = undefined;
+        // Greedy: what arrived meanwhile goes out at once.
+        this.#startWrite(MIN_DIRECT_WRITE);
+      },
+      (error: unknown) => {
+        this.#writing = undefined;
+        this.#failure = error;
+      },
+    );
   }
 
   async #write(buffer: Uint8Array, length: number, position: number): Promise<void> {

@@ -179,6 +179,10 @@ export class SqliteMessageStore implements MessageStore {
   #checkpointer: WalCheckpointer | undefined;
   /** Commits are held for a checkpoint that lets the log start over; the timer ends the hold regardless. */
   #restartHold: ReturnType<typeof setTimeout> | undefined;
+  /** Raw files of committed rows still being written or synced: readers wait for them. */
+  readonly #filesInFlight = new Map<string, Promise<void>>();
+  /** Messages announced by #addStagedFile rather than by their batch. */
+  readonly #announceLater = new Set<string>();
   /** Large raw messages; undefined in memory. */
   readonly #rawFiles: RawFiles | undefined;
   /** PAGE_SIZE for a mailbox created by this version; an older file keeps the size it was made with. */
@@ -234,8 +238,10 @@ export class SqliteMessageStore implements MessageStore {
     this.#committer = new GroupCommit({
       commit: (batch) => this.#commit(batch),
       sync: this.#walFd === undefined ? undefined : () => this.#syncWal(),
-      // Listeners (the API's wait and events) hear of a message only once it is durable.
-      durable: (ids) => this.#emit(ids),
+      // Listeners (the API's wait and events) hear of a message only once it is durable; a staged
+      // large message once its file is too (#addStagedFile).
+      durable: (ids) =>
+        this.#emit(this.#announceLater.size === 0 ? ids : ids.filter((id) => !this.#announceLater.has(id))),
       maxItems: GROUP_COMMIT_MAX_MESSAGES,
       maxBytes: GROUP_COMMIT_MAX_BYTES,
       // Bounds the memory a batch holds: a message in a file holds none.
@@ -325,10 +331,20 @@ export class SqliteMessageStore implements MessageStore {
     return rawFiles.write(id, raw).then(() => this.#submitWithFile(message, () => rawFiles.remove([id])));
   }
 
+  /**
+   * The row of a staged large message is committed while its file's last writes and sync are
+   * still under way; the message is acknowledged (and announced) once both are done. Readers of
+   * its raw bytes wait for the file meanwhile. A crash between the two leaves a row whose file is
+   * missing or short, which start-up drops (#reconcileRawFiles): it was never acknowledged.
+   */
   #addStagedFile(staged: StagedRaw, envelope: StoredEnvelope): Promise<string> {
     const id = staged.fileId;
     if (staged.discarded || id === undefined)
       return Promise.reject(new Error("the staged message was discarded"));
+    if (this.#closed) {
+      staged.discard();
+      return Promise.reject(new StoreClosedError());
+    }
     const created = this.#now();
     const message: PendingMessage = {
       id,
@@ -339,7 +355,22 @@ export class SqliteMessageStore implements MessageStore {
       envelope,
       headers: summarizeHeaders(staged.header, envelope),
     };
-    return this.#submitWithFile(message, () => staged.discard());
+    const durable = staged.durable;
+    this.#filesInFlight.set(id, durable);
+    this.#announceLater.add(id);
+    const committed = this.#committer.submit(message);
+    return Promise.allSettled([committed, durable]).then(([row, file]) => {
+      this.#filesInFlight.delete(id);
+      this.#announceLater.delete(id);
+      if (row.status === "fulfilled" && file.status === "fulfilled") {
+        this.#emit([id]);
+        return id;
+      }
+      // The row may have come without its file: it goes again, and so does the file.
+      if (row.status === "fulfilled" && !this.#closed) this.#deleteWhere(idCondition([id]));
+      staged.discard();
+      throw row.status === "rejected" ? row.reason : file.status === "rejected" ? file.reason : undefined;
+    });
   }
 
   /** Commits the row of a message whose raw file is durable; the file goes if the row does not come. */
@@ -486,6 +517,7 @@ export class SqliteMessageStore implements MessageStore {
   /** A raw file that is gone means the message was deleted meanwhile. */
   async #readRawFile(id: string, size: number): Promise<Uint8Array | undefined> {
     try {
+      await this.#filesInFlight.get(id);
       return await this.#rawFiles?.read(id, size);
     } catch {
       return undefined;
@@ -717,12 +749,13 @@ export class SqliteMessageStore implements MessageStore {
     const files = new Set(rawFiles.list());
     const lost: number[] = [];
     const rows = this.#db
-      .query<{ seq: number; id: string }, []>(
-        "SELECT m.seq AS seq, m.id AS id FROM message_raw r JOIN messages m ON m.seq = r.seq WHERE r.in_file = 1",
+      .query<{ seq: number; id: string; size: number }, []>(
+        "SELECT m.seq AS seq, m.id AS id, m.size AS size FROM message_raw r JOIN messages m ON m.seq = r.seq WHERE r.in_file = 1",
       )
       .all();
     for (const row of rows) {
-      if (!files.delete(row.id)) lost.push(row.seq);
+      // A file shorter than its message was still being written when the process died.
+      if (!files.delete(row.id) || fileSize(join(rawFiles.dir, row.id)) < row.size) lost.push(row.seq);
     }
     if (lost.length > 0) {
       this.#db.transaction(() => {

@@ -8,7 +8,11 @@ import { HEADER_SECTION_LIMIT, headerSectionBytes } from "./header-section.ts";
 import type { RawFiles, RawFileWriter } from "./raw-files.ts";
 import type { StagedMessage } from "./types.ts";
 
-/** A staged message: in memory (`raw`), or in the raw file named by `fileId`. */
+/**
+ * A staged message: in memory (`raw`), or in the raw file named by `fileId`, whose last writes
+ * and sync may still be under way when staging resolves: `durable` settles once they are done,
+ * so the row that names the file can be committed meanwhile (the store answers after both).
+ */
 export class StagedRaw implements StagedMessage {
   #discarded = false;
 
@@ -18,7 +22,11 @@ export class StagedRaw implements StagedMessage {
     readonly header: Uint8Array,
     readonly fileId: string | undefined,
     private readonly removeFile: (id: string) => void,
-  ) {}
+    readonly durable: Promise<void> = Promise.resolve(),
+  ) {
+    // Whoever adds the message hears of a failure; one that is discarded need not.
+    durable.catch(() => {});
+  }
 
   get discarded(): boolean {
     return this.#discarded;
@@ -71,12 +79,13 @@ export async function stageMessage(
       const raw = concatBytes(parts);
       return new StagedRaw(size, raw, headerSectionBytes(raw), undefined, () => {});
     }
-    await file.writer.finish();
   } catch (error) {
     await file?.writer.abort();
     throw error;
   }
-  return new StagedRaw(size, undefined, file.header, file.id, (id) => void rawFiles?.remove([id]));
+  // The body is all here; the rest of the file goes to disk while its row is committed.
+  const durable = file.writer.finish();
+  return new StagedRaw(size, undefined, file.header, file.id, (id) => void rawFiles?.remove([id]), durable);
 }
 
 /**

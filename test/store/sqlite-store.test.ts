@@ -1,12 +1,21 @@
 import { Database } from "bun:sqlite";
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  truncateSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import MailComposer from "nodemailer/lib/mail-composer";
 import { MAILBOX_FILE_NAME, openStore } from "../../src/store/open-store.ts";
 import { SCHEMA_VERSION, SchemaVersionError } from "../../src/store/schema.ts";
 import { SqliteMessageStore } from "../../src/store/sqlite-store.ts";
+import { StagedRaw } from "../../src/store/staged-message.ts";
 import {
   type MessageStore,
   SearchQueryError,
@@ -576,6 +585,36 @@ describe("large messages in files", () => {
     expect(await reopened.count()).toEqual({ total: 1, unread: 1 });
     await Bun.sleep(20);
     expect(readdirSync(rawDirectory(path)).sort()).toEqual(["Fresh", kept].sort());
+  });
+
+  test("at start-up a row whose file is shorter than its message (cut off by a crash) is dropped", async () => {
+    const path = mailboxPath();
+    const store = openStore({ path });
+    const kept = await store.add(large("kept"), envelope([]));
+    const cut = await store.add(large("cut"), envelope([]));
+    store.close();
+    truncateSync(join(rawDirectory(path), cut), 1000);
+    const reopened = track(openStore({ path }));
+    expect((await reopened.list()).messages.map((message) => message.id)).toEqual([kept]);
+  });
+
+  test("a staged file that fails to reach the disk fails the add, and its row is taken back", async () => {
+    const path = mailboxPath();
+    const store = track(openStore({ path }));
+    const staged = await store.stage(pieces(large("doomed"), 65536));
+    const fileId = (staged as StagedRaw).fileId ?? "";
+    await (staged as StagedRaw).durable;
+    const failing = new StagedRaw(
+      staged.size,
+      undefined,
+      staged.header,
+      fileId,
+      () => {},
+      Promise.reject(new Error("EIO")),
+    );
+    await expect(store.add(failing, envelope([]))).rejects.toThrow("EIO");
+    expect(await store.count()).toEqual({ total: 0, unread: 0 });
+    expect(await store.raw(fileId)).toBeUndefined();
   });
 
   test("the body indexer reads large messages from their files (free-text search)", async () => {

@@ -64,6 +64,8 @@ describe("stageMessage", () => {
       expect(staged.fileId).toBeDefined();
       expect(staged.size).toBe(PREFIX.length + body.length);
       expect(latin1(staged.header)).toBe("Received: by test\r\nFrom: a@a.test\r\nSubject: staged");
+      // The end of the file may still be on its way to the disk when staging resolves.
+      await staged.durable;
       const stored = await files.read(staged.fileId ?? "", staged.size);
       expect(latin1(stored)).toBe(latin1(PREFIX) + latin1(body));
       staged.discard();
