@@ -56,9 +56,10 @@ const BUSY_TIMEOUT_MS = 5000;
  */
 const RAW_FILE_MIN_BYTES = 128 * 1024;
 /**
- * With large messages in files, a commit holds a few rows of small ones, and it writes whole
- * pages: 16 KiB pages, which suited megabyte messages inside the database, make that about three
- * times more log to write and sync per commit than SQLite's default 4 KiB.
+ * Messages up to RAW_FILE_MIN_BYTES still live in the database, mostly as overflow pages written
+ * one per system call: 16 KiB pages need a quarter of the calls of SQLite's default 4 KiB. For
+ * 1 KiB messages a commit then writes more log (whole pages), yet 4 KiB pages measured no faster
+ * under smtp-source (4158 vs 4140 msg/s, five rounds each).
  */
 const PAGE_SIZE = 16 * 1024;
 /** A checkpoint is started after roughly this much was written to the log (SQLite's own default is 1000 pages). */
