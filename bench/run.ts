@@ -126,6 +126,27 @@ async function benchOneMessage(sinkPort: number): Promise<void> {
   }
 }
 
+/** `smtpkit send --repeat COUNT --parallel 10` of a 1 KiB body to a local sink: the load both issues compare with. */
+function sendLoadCommand(port: number, body: string, count: number, extra: string[]): string[] {
+  return [
+    binary,
+    "send",
+    "-s",
+    `${LOOPBACK}:${port}`,
+    "-f",
+    "bench@example.com",
+    "-t",
+    "sink@example.com",
+    ...extra,
+    "--body",
+    body,
+    "--repeat",
+    String(count),
+    "--parallel",
+    "10",
+  ];
+}
+
 /** Issue 3: one message, whole process; and load mode against smtp-source. */
 async function benchSend(): Promise<void> {
   await using sink = await startSmtpSink({ dump: false });
@@ -142,25 +163,7 @@ async function benchSend(): Promise<void> {
   });
   if (source.exitCode !== 0) throw new Error(`smtp-source failed: ${source.stderr}`);
   const body = "x".repeat(1024);
-  const load = await runProcess(
-    [
-      binary,
-      "send",
-      "-s",
-      `${LOOPBACK}:${sink.port}`,
-      "-f",
-      "bench@example.com",
-      "-t",
-      "sink@example.com",
-      "--body",
-      body,
-      "--repeat",
-      String(count),
-      "--parallel",
-      "10",
-    ],
-    { timeoutMs: 300_000 },
-  );
+  const load = await runProcess(sendLoadCommand(sink.port, body, count, []), { timeoutMs: 300_000 });
   if (load.exitCode !== 0) throw new Error(`smtpkit send --repeat failed: ${load.stderr}`);
   const ourRate = count / (load.elapsedMs / 1000);
   const theirRate = count / (source.elapsedMs / 1000);
@@ -298,27 +301,9 @@ async function benchQueue(): Promise<void> {
   const count = 10000;
   const body = "x".repeat(1024);
   await using sink = await startSmtpSink({ dump: false });
-  const direct = await runProcess(
-    [
-      binary,
-      "send",
-      "-s",
-      `${LOOPBACK}:${sink.port}`,
-      "-f",
-      "bench@example.com",
-      "-t",
-      "sink@example.com",
-      "--subject",
-      "bench",
-      "--body",
-      body,
-      "--repeat",
-      String(count),
-      "--parallel",
-      "10",
-    ],
-    { timeoutMs: 300_000 },
-  );
+  const direct = await runProcess(sendLoadCommand(sink.port, body, count, ["--subject", "bench"]), {
+    timeoutMs: 300_000,
+  });
   if (direct.exitCode !== 0) throw new Error(`smtpkit send --repeat failed: ${direct.stderr}`);
 
   const dataDir = await makeTempDir("bench-queue");
