@@ -249,26 +249,27 @@ export class ServerConnection {
   }
 
   private endMessage(): Promise<HookResult> {
-    const stream = this.stream;
-    const storing = this.storing;
-    this.stream = undefined;
-    this.storing = undefined;
-    this.release(Hold.Stream);
-    if (stream === undefined || storing === undefined) return Promise.resolve(undefined);
-    stream.end();
-    return storing;
+    const message = this.detachMessage();
+    if (message === undefined) return Promise.resolve(undefined);
+    message.stream.end();
+    return message.storing;
   }
 
   /** The session rejected the message: the backend's read throws; wait until it has let go. */
   private abortMessage(error: SmtpError): Promise<HookResult> {
-    const stream = this.stream;
-    const storing = this.storing;
+    const message = this.detachMessage();
+    if (message === undefined) return Promise.resolve(undefined);
+    message.stream.fail(error);
+    return message.storing.then(() => undefined);
+  }
+
+  /** Takes the message in progress off the connection, whichever way it ends. */
+  private detachMessage() {
+    const { stream, storing } = this;
     this.stream = undefined;
     this.storing = undefined;
     this.release(Hold.Stream);
-    if (stream === undefined || storing === undefined) return Promise.resolve(undefined);
-    stream.fail(error);
-    return storing.then(() => undefined);
+    return stream === undefined || storing === undefined ? undefined : { stream, storing };
   }
 
   private startTls(): void {
