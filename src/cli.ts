@@ -1,21 +1,23 @@
 #!/usr/bin/env bun
-import { type CAC, cac } from "cac";
+import type { CAC } from "cac";
 import pkg from "../package.json" with { type: "json" };
 import { CliError, ExitCode } from "./commands/exit-codes.ts";
-import { registerProbe } from "./commands/probe.ts";
-import { registerQueue } from "./commands/queue.ts";
-import { registerSend } from "./commands/send.ts";
+import { parsePlainSendArgs } from "./commands/send-argv.ts";
 import { registerSendmail, sendmailInvocation } from "./commands/sendmail-args.ts";
-import { registerServe } from "./commands/serve.ts";
 
-/** Each subcommand's registration under the names it answers to. */
-const REGISTRATIONS: Record<string, (cli: CAC) => void> = {
-  send: registerSend,
-  sendmail: registerSendmail,
-  probe: registerProbe,
-  serve: registerServe,
-  queue: registerQueue,
-  mailq: registerQueue,
+type Registration = (cli: CAC) => void;
+
+/**
+ * Each subcommand's registration under the names it answers to. They and cac are loaded only
+ * when cac parses the command line, which a plain `send` skips (see send-argv.ts).
+ */
+const REGISTRATIONS: Record<string, () => Promise<Registration>> = {
+  send: async () => (await import("./commands/send.ts")).registerSend,
+  sendmail: async () => registerSendmail,
+  probe: async () => (await import("./commands/probe.ts")).registerProbe,
+  serve: async () => (await import("./commands/serve.ts")).registerServe,
+  queue: async () => (await import("./commands/queue.ts")).registerQueue,
+  mailq: async () => (await import("./commands/queue.ts")).registerQueue,
 };
 
 let outputGuarded = false;
@@ -68,7 +70,7 @@ function fail(message: string, code: number): never {
  * cac (through mri) keeps only the short form's values when a repeatable flag is given both as
  * `-t a` and `--to b`, so short flags are rewritten to their long names before parsing.
  */
-function expandShortFlags(cli: CAC, argv: string[]): string[] {
+export function expandShortFlags(cli: CAC, argv: string[]): string[] {
   const [runtime = "", script = "", ...rest] = argv;
   const commandName = rest.find((arg) => !arg.startsWith("-"));
   const command = cli.commands.find((c) => c.name === commandName);
@@ -96,14 +98,43 @@ async function runSendmailCommand(args: string[]): Promise<void> {
   }
 }
 
+/** Sets the JIT policy and output guard the command needs, runs it, and turns its error into an exit. */
+async function runCommand(
+  command: string,
+  options: Record<string, unknown>,
+  run: () => unknown,
+): Promise<void> {
+  if (!runsOnlyOnce(command, options)) Bun.unsafe.setJITPolicy(1);
+  if (printsOnSuccess(command, options)) guardOutput();
+  try {
+    await run();
+  } catch (error) {
+    if (error instanceof CliError) fail(error.message, error.exitCode);
+    if (error instanceof Error && error.name === "CACError") {
+      fail(`${error.message} (see smtpkit ${command} --help)`, ExitCode.usage);
+    }
+    fail(`internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`, 70);
+  }
+}
+
 export async function main(argv: string[]): Promise<void> {
   const sendmailArgs = sendmailInvocation(argv, process.argv0);
   if (sendmailArgs !== undefined) return runSendmailCommand(sendmailArgs);
+  const plainSend = argv[2] === "send" ? parsePlainSendArgs(argv.slice(3)) : undefined;
+  if (plainSend !== undefined) {
+    return runCommand("send", plainSend, async () => {
+      const { runSend } = await import("./commands/send-run.ts");
+      await runSend(plainSend);
+    });
+  }
+
+  const { cac } = await import("cac");
   const cli = cac("smtpkit");
   // cac parses every option it is given, so only the command asked for is registered: all of
   // them only for the overall help or an unknown command.
   const named = REGISTRATIONS[argv.slice(2).find((arg) => !arg.startsWith("-")) ?? ""];
-  for (const register of named ? [named] : new Set(Object.values(REGISTRATIONS))) register(cli);
+  const registrations = named ? [named] : Object.values(REGISTRATIONS);
+  for (const register of new Set(await Promise.all(registrations.map((load) => load())))) register(cli);
   cli.help();
   // Only the long form: -v is "verbose" in every subcommand, as in swaks.
   cli.option("--version", "Print the version");
@@ -127,18 +158,7 @@ export async function main(argv: string[]): Promise<void> {
     }
     fail(`unknown command '${cli.args[0]}' (see smtpkit --help)`, ExitCode.usage);
   }
-  const command = cli.matchedCommandName ?? "";
-  if (!runsOnlyOnce(command, cli.options)) Bun.unsafe.setJITPolicy(1);
-  if (printsOnSuccess(command, cli.options)) guardOutput();
-  try {
-    await cli.runMatchedCommand();
-  } catch (error) {
-    if (error instanceof CliError) fail(error.message, error.exitCode);
-    if (error instanceof Error && error.name === "CACError") {
-      fail(`${error.message} (see smtpkit ${cli.matchedCommandName} --help)`, ExitCode.usage);
-    }
-    fail(`internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`, 70);
-  }
+  return runCommand(cli.matchedCommandName ?? "", cli.options, () => cli.runMatchedCommand());
 }
 
 // No top-level await: `bun build --compile --bytecode` precompiles only modules without it,
