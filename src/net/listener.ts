@@ -1,4 +1,4 @@
-import * as net from "node:net";
+import type { TCPSocketListener } from "bun";
 import { type Connection, SocketConnection } from "./connection.ts";
 import { formatEndpoint } from "./endpoint.ts";
 import { errorCode, NetError } from "./net-error.ts";
@@ -57,11 +57,7 @@ export function listen(options: ListenOptions): Promise<Listener> {
     if (open.size === 0) allClosed?.();
   };
 
-  const accept = (socket: net.Socket) => {
-    const connection: SocketConnection = new SocketConnection(socket, "server", undefined, () =>
-      release(connection),
-    );
-    open.add(connection);
+  const handOver = (connection: SocketConnection) => {
     const tls = options.tls;
     if (tls === undefined) {
       options.onConnection(connection);
@@ -73,7 +69,7 @@ export function listen(options: ListenOptions): Promise<Listener> {
       timedOut = true;
       connection.destroy();
     });
-    connection.startTls(tls).then(
+    connection.awaitHandshake().then(
       () => {
         connection.setIdleTimeout(0, () => {});
         options.onConnection(connection);
@@ -91,30 +87,45 @@ export function listen(options: ListenOptions): Promise<Listener> {
     );
   };
 
-  const server = net.createServer({ noDelay: true }, accept);
-  return new Promise((resolve, reject) => {
-    server.once("error", (error) => reject(listenError(error, options.host, options.port)));
-    server.listen(options.port, options.host, () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : options.port;
-      // Accept errors (EMFILE ...) must not crash the process; the next accept may succeed.
-      server.on("error", () => {});
-      resolve({
-        host: options.host,
-        port,
-        get openConnections() {
-          return open.size;
+  let server: TCPSocketListener<SocketConnection | undefined>;
+  try {
+    server = Bun.listen<SocketConnection | undefined>({
+      hostname: options.host,
+      port: options.port,
+      ...(options.tls === undefined ? {} : { tls: { cert: options.tls.cert, key: options.tls.key } }),
+      data: undefined,
+      socket: {
+        ...SocketConnection.handlers,
+        open: (socket) => {
+          const connection: SocketConnection = new SocketConnection(socket, "server", undefined, () =>
+            release(connection),
+          );
+          open.add(connection);
+          handOver(connection);
         },
-        close(closeOptions?: { force?: boolean }): Promise<void> {
-          const stopped = new Promise<void>((done) => server.close(() => done()));
-          const drained = new Promise<void>((done) => {
-            if (open.size === 0) done();
-            else allClosed = done;
-          });
-          if (closeOptions?.force === true) for (const connection of open) connection.destroy();
-          return Promise.all([stopped, drained]).then(() => {});
-        },
-      });
+      },
     });
+  } catch (error) {
+    return Promise.reject(listenError(error, options.host, options.port));
+  }
+  let stopped = false;
+  return Promise.resolve({
+    host: options.host,
+    port: server.port,
+    get openConnections() {
+      return open.size;
+    },
+    close(closeOptions?: { force?: boolean }): Promise<void> {
+      if (!stopped) {
+        stopped = true;
+        server.stop(false);
+      }
+      const drained = new Promise<void>((done) => {
+        if (open.size === 0) done();
+        else allClosed = done;
+      });
+      if (closeOptions?.force === true) for (const connection of open) connection.destroy();
+      return drained;
+    },
   });
 }

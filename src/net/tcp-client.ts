@@ -1,5 +1,6 @@
-import * as net from "node:net";
-import { type Connection, SocketConnection } from "./connection.ts";
+import { lookup } from "node:dns/promises";
+import { isIP } from "node:net";
+import { type Connection, clientTlsOptions, SocketConnection } from "./connection.ts";
 import type { Resolver } from "./dns.ts";
 import { formatEndpoint } from "./endpoint.ts";
 import { NetError, toNetError } from "./net-error.ts";
@@ -37,34 +38,52 @@ function connectAddress(
   return new Promise((resolve, reject) => {
     let settled = false;
     let connection: SocketConnection | undefined;
-    const socket = net.connect({ host: address, port: options.port, family: options.family, noDelay: true });
     const fail = (error: NetError) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      (connection ?? socket).destroy();
+      connection?.destroy();
       reject(error);
     };
-    const onError = (error: Error) => fail(toNetError(error, what));
     const timer = setTimeout(() => {
       const stage = connection === undefined ? what : `TLS handshake on ${what}`;
       fail(new NetError("timeout", `${stage} timed out after ${timeoutMs} ms`, "ETIMEDOUT"));
     }, timeoutMs);
-
-    socket.once("error", onError);
-    socket.once("connect", () => {
-      socket.off("error", onError);
-      const opened = new SocketConnection(socket, "client", name);
-      connection = opened;
-      const done = () => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        resolve(opened);
-      };
-      if (options.tls === undefined) done();
-      else opened.startTls(options.tls).then(done, (error: unknown) => fail(toNetError(error, what)));
-    });
+    const done = (opened: SocketConnection) => {
+      if (settled) {
+        opened.destroy();
+        return;
+      }
+      settled = true;
+      clearTimeout(timer);
+      resolve(opened);
+    };
+    const tls = options.tls;
+    Bun.connect<SocketConnection | undefined>({
+      hostname: address,
+      port: options.port,
+      data: undefined,
+      ...(tls === undefined ? {} : { tls: clientTlsOptions(tls, name) }),
+      socket: {
+        ...SocketConnection.handlers,
+        open: (socket) => {
+          const opened = new SocketConnection(socket, "client", name);
+          // A connect that timed out and completed later is closed at once.
+          if (settled) {
+            opened.destroy();
+            return;
+          }
+          connection = opened;
+          if (tls === undefined) done(opened);
+          else
+            opened.awaitHandshake(tls).then(
+              () => done(opened),
+              (error: unknown) => fail(toNetError(error, what)),
+            );
+        },
+        connectError: (_socket, error) => fail(toNetError(error, what)),
+      },
+    }).catch((error: unknown) => fail(toNetError(error, what)));
   });
 }
 
@@ -74,8 +93,14 @@ function connectAddress(
  */
 export async function connect(options: ConnectOptions): Promise<Connection> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-  if (options.resolver === undefined || net.isIP(options.host) !== 0) {
-    return connectAddress(options.host, options.host, options, timeoutMs);
+  if (isIP(options.host) !== 0) return connectAddress(options.host, options.host, options, timeoutMs);
+  if (options.resolver === undefined) {
+    if (options.family === undefined) return connectAddress(options.host, options.host, options, timeoutMs);
+    // Bun.connect takes no address family: the system resolver picks the address for -4/-6.
+    const found = await lookup(options.host, { family: options.family }).catch((error: unknown) => {
+      throw toNetError(error, `connection to ${formatEndpoint(options.host, options.port)}`);
+    });
+    return connectAddress(found.address, options.host, options, timeoutMs);
   }
   const addresses = await options.resolver.resolveAddresses(options.host, options.family);
   let lastError: unknown;
@@ -83,7 +108,6 @@ export async function connect(options: ConnectOptions): Promise<Connection> {
     try {
       return await connectAddress(address, options.host, options, timeoutMs);
     } catch (error) {
-      // A certificate problem is the host's, not the address's: another address will not fix it.
       if (error instanceof NetError && error.kind === "tls-verify") throw error;
       lastError = error;
     }

@@ -1,6 +1,6 @@
 import { isIP } from "node:net";
 import * as tls from "node:tls";
-import { describeVerifyError } from "./net-error.ts";
+import { describeVerifyError, errorCode } from "./net-error.ts";
 
 export interface CertificateInfo {
   /** "CN=mx.example.com, O=Example", attributes in the order the certificate lists them. */
@@ -72,14 +72,27 @@ export function certificateInfo(peer: tls.PeerCertificate): CertificateInfo {
   };
 }
 
-function isPresent(peer: tls.PeerCertificate | undefined): peer is tls.PeerCertificate {
+function isPresent(peer: tls.PeerCertificate | null | undefined): peer is tls.PeerCertificate {
   return peer !== undefined && peer !== null && typeof peer.fingerprint256 === "string";
 }
 
+/**
+ * What is read from an established TLS socket of Bun's (native, from Bun.listen, Bun.connect or
+ * upgradeTLS). Its getPeerCertificate takes Node's internal `abbreviated` flag, which Bun's types
+ * leave out: false gives the detailed certificate with its issuers.
+ */
+export interface NativeTlsSocket {
+  readonly authorized: boolean;
+  getTLSVersion(): string | null;
+  getCipher(): { name: string } | null | undefined;
+  getPeerCertificate(abbreviated: boolean): tls.DetailedPeerCertificate | null | undefined;
+  getServername(): string | null | undefined;
+}
+
 /** Walk issuerCertificate from the leaf until the self-signed root points at itself. */
-export function peerChain(socket: tls.TLSSocket): CertificateInfo[] {
+export function peerChain(socket: NativeTlsSocket): CertificateInfo[] {
   const chain: CertificateInfo[] = [];
-  let current: tls.DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
+  let current: tls.DetailedPeerCertificate | null | undefined = socket.getPeerCertificate(false);
   while (isPresent(current) && chain.length < MAX_CHAIN_DEPTH) {
     chain.push(certificateInfo(current));
     const issuer: tls.DetailedPeerCertificate | undefined = current.issuerCertificate;
@@ -95,21 +108,25 @@ export interface ClientCheck {
 }
 
 /**
- * Node's own name check (against the SNI, or "localhost" when none was sent), which it runs only
- * once the chain verified and reports in `authorizationError` with this code. The name is checked
- * here against the expected name instead, so this code leaves the chain verified.
+ * The name check OpenSSL reports when it checked the name itself; the name is checked here against
+ * the expected name instead, so this code leaves the chain verified.
  */
-const NAME_MISMATCH = "ERR_TLS_CERT_ALTNAME_INVALID";
+const NAME_MISMATCH = new Set(["ERR_TLS_CERT_ALTNAME_INVALID", "HOSTNAME_MISMATCH"]);
 
 /**
- * TLS facts of an established socket. On the client side `chainVerified` and `nameMatches` are
- * checked apart and `authorized` is both; `authorizationError` gives the chain's error first.
+ * TLS facts of an established socket. `verifyError` is the verification result the handshake
+ * reported. On the client side `chainVerified` and `nameMatches` are checked apart and
+ * `authorized` is both; `authorizationError` gives the chain's error first.
  */
-export function tlsInfoOf(socket: tls.TLSSocket, client: ClientCheck | undefined): TlsInfo {
-  const protocol = socket.getProtocol() ?? "unknown";
+export function tlsInfoOf(
+  socket: NativeTlsSocket,
+  verifyError: Error | null,
+  client: ClientCheck | undefined,
+): TlsInfo {
+  const protocol = socket.getTLSVersion() ?? "unknown";
   const cipher = socket.getCipher()?.name ?? "unknown";
   const chain = peerChain(socket);
-  const verifyError = socket.authorizationError ? String(socket.authorizationError) : undefined;
+  const verifyCode = verifyError === null ? undefined : (errorCode(verifyError) ?? verifyError.message);
 
   if (client === undefined) {
     const info: TlsInfo = {
@@ -119,23 +136,22 @@ export function tlsInfoOf(socket: tls.TLSSocket, client: ClientCheck | undefined
       chainVerified: socket.authorized,
       chain,
     };
-    const sni = (socket as { servername?: unknown }).servername;
+    const sni = socket.getServername();
     if (typeof sni === "string" && sni !== "") info.servername = sni;
-    if (chain.length > 0 && verifyError !== undefined)
-      info.authorizationError = describeVerifyError(verifyError);
+    if (chain.length > 0 && verifyCode !== undefined)
+      info.authorizationError = describeVerifyError(verifyCode);
     return info;
   }
 
-  const chainError = verifyError === NAME_MISMATCH ? undefined : verifyError;
-  const chainVerified = chainError === undefined && (socket.authorized || verifyError === NAME_MISMATCH);
+  const chainError = verifyCode !== undefined && NAME_MISMATCH.has(verifyCode) ? undefined : verifyCode;
+  const chainVerified = chainError === undefined && chain.length > 0;
   const info: TlsInfo = { protocol, cipher, authorized: false, chainVerified, chain };
   let nameError: string | undefined;
   if (client.expectedName !== undefined) {
     info.servername = client.expectedName;
-    const leaf = socket.getPeerCertificate(false);
+    const leaf = socket.getPeerCertificate(true);
     const mismatch = isPresent(leaf) ? tls.checkServerIdentity(client.expectedName, leaf) : undefined;
     info.nameMatches = isPresent(leaf) && mismatch === undefined;
-    // checkServerIdentity's sentence names the host and the certificate's names.
     if (mismatch !== undefined) nameError = mismatch.message;
   }
   info.authorized = chainVerified && info.nameMatches !== false;
