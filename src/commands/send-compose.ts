@@ -1,4 +1,3 @@
-import { basename } from "node:path";
 import { AddressError, type Path, parseMailbox } from "../core/address.ts";
 import {
   AddressParseError,
@@ -14,6 +13,7 @@ import {
   type MessageSpec,
   NeedsSmtpUtf8Error,
 } from "../mime/message-builder.ts";
+import { baseName } from "./base-name.ts";
 import { CliError, ExitCode, UsageError } from "./exit-codes.ts";
 
 /** What `send` (and `sendmail`) hand to delivery: the envelope and the exact bytes for DATA. */
@@ -90,7 +90,7 @@ export async function readTextFile(path: string, what: string): Promise<string> 
 /** `PATH[;type=TYPE][;name=NAME]`, as swaks and mutt users write it. */
 async function attachment(spec: string, inline: boolean, index: number): Promise<AttachmentSpec> {
   const [path = "", ...params] = spec.split(";");
-  const part: AttachmentSpec = { filename: basename(path), content: new Uint8Array() };
+  const part: AttachmentSpec = { filename: baseName(path), content: new Uint8Array() };
   for (const param of params) {
     const eq = param.indexOf("=");
     const key = param.slice(0, eq).trim().toLowerCase();

@@ -6,8 +6,8 @@
  * and git send-email can call us in its place. cac cannot parse this, so the CLI routes it here
  * before cac sees it.
  */
-import { basename } from "node:path";
 import type { CAC } from "cac";
+import { baseName } from "./base-name.ts";
 import { UsageError } from "./exit-codes.ts";
 
 export interface SendmailArgs {
@@ -172,7 +172,7 @@ export function parseSendmailArgs(argv: readonly string[]): SendmailArgs {
  * Undefined otherwise.
  */
 export function sendmailInvocation(argv: readonly string[], argv0: string): string[] | undefined {
-  if (basename(argv0) === "sendmail") return argv.slice(2);
+  if (baseName(argv0) === "sendmail") return argv.slice(2);
   if (argv[2] === "sendmail") return argv.slice(3);
   return undefined;
 }
