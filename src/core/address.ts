@@ -107,13 +107,13 @@ function scanLocalPart(text: string): number {
 }
 
 /** RFC 5321 §4.1.3: Snum = 1*3DIGIT representing a decimal integer value in the range 0 through 255. */
-function isIpv4(text: string): boolean {
+export function isIpv4(text: string): boolean {
   const parts = text.split(".");
   return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
 }
 
 /** RFC 5321 §4.1.3 IPv6-addr: full, "::"-compressed, and both with a trailing IPv4 address. */
-function isIpv6(text: string): boolean {
+export function isIpv6(text: string): boolean {
   let hexPart = text;
   let groupsForV4 = 0;
   const lastColon = text.lastIndexOf(":");

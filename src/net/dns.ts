@@ -1,6 +1,6 @@
 import { Resolver as DnsResolver } from "node:dns/promises";
-import { isIP } from "node:net";
 import { domainToASCII } from "node:url";
+import { ipVersion } from "./endpoint.ts";
 import { errorCode, NetError } from "./net-error.ts";
 
 export interface MailExchanger {
@@ -105,7 +105,7 @@ export function createResolver(server?: string, timeoutMs: number = DEFAULT_DNS_
     },
 
     async resolveAddresses(host: string, family?: 4 | 6): Promise<string[]> {
-      if (isIP(host) !== 0) return [host];
+      if (ipVersion(host) !== 0) return [host];
       const name = queryName(host);
       const [v4, v6] = await Promise.all([
         family === 6 ? [] : lookup(name, 4),

@@ -1,5 +1,5 @@
-import { isIP } from "node:net";
 import type * as X509 from "@peculiar/x509";
+import { ipVersion } from "./endpoint.ts";
 
 /**
  * @peculiar/x509 uses tsyringe, which throws unless the Reflect polyfill ran first. In a
@@ -38,7 +38,7 @@ function randomSerial(): string {
 }
 
 function generalName(name: string): X509.JsonGeneralName {
-  return isIP(name) !== 0 ? { type: "ip", value: name } : { type: "dns", value: name };
+  return ipVersion(name) !== 0 ? { type: "ip", value: name } : { type: "dns", value: name };
 }
 
 /** CN carries at most 64 characters (RFC 5280 upper bound); the SAN carries the real name anyway. */

@@ -1,8 +1,6 @@
-import { lookup } from "node:dns/promises";
-import { isIP } from "node:net";
 import { type Connection, clientTlsOptions, SocketConnection } from "./connection.ts";
 import type { Resolver } from "./dns.ts";
-import { formatEndpoint } from "./endpoint.ts";
+import { formatEndpoint, ipVersion } from "./endpoint.ts";
 import { NetError, toNetError } from "./net-error.ts";
 import type { ClientTlsOptions } from "./tls-upgrade.ts";
 
@@ -93,10 +91,11 @@ function connectAddress(
  */
 export async function connect(options: ConnectOptions): Promise<Connection> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-  if (isIP(options.host) !== 0) return connectAddress(options.host, options.host, options, timeoutMs);
+  if (ipVersion(options.host) !== 0) return connectAddress(options.host, options.host, options, timeoutMs);
   if (options.resolver === undefined) {
     if (options.family === undefined) return connectAddress(options.host, options.host, options, timeoutMs);
     // Bun.connect takes no address family: the system resolver picks the address for -4/-6.
+    const { lookup } = await import("node:dns/promises");
     const found = await lookup(options.host, { family: options.family }).catch((error: unknown) => {
       throw toNetError(error, `connection to ${formatEndpoint(options.host, options.port)}`);
     });

@@ -1,5 +1,5 @@
-import { isIP } from "node:net";
-import * as tls from "node:tls";
+import type * as tls from "node:tls";
+import { ipVersion } from "./endpoint.ts";
 import { describeVerifyError, errorCode } from "./net-error.ts";
 
 export interface CertificateInfo {
@@ -150,7 +150,9 @@ export function tlsInfoOf(
   if (client.expectedName !== undefined) {
     info.servername = client.expectedName;
     const leaf = socket.getPeerCertificate(true);
-    const mismatch = isPresent(leaf) ? tls.checkServerIdentity(client.expectedName, leaf) : undefined;
+    // node:tls only now that there is a certificate to check: loading it costs start-up time.
+    const { checkServerIdentity } = process.getBuiltinModule("node:tls");
+    const mismatch = isPresent(leaf) ? checkServerIdentity(client.expectedName, leaf) : undefined;
     info.nameMatches = isPresent(leaf) && mismatch === undefined;
     if (mismatch !== undefined) nameError = mismatch.message;
   }
@@ -163,5 +165,5 @@ export function tlsInfoOf(
 
 /** SNI carries host names only (RFC 6066 §3); IP literals are still checked against the certificate. */
 export function sniFor(name: string | undefined): string | undefined {
-  return name === undefined || isIP(name) !== 0 ? undefined : name;
+  return name === undefined || ipVersion(name) !== 0 ? undefined : name;
 }
