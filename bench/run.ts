@@ -34,14 +34,8 @@ const message1k =
 const SEND_WARMUP_RUNS = 3;
 const SEND_RUNS = 21;
 
-/**
- * A `bun build --compile` hello-world: the start-up floor of any compiled Bun program on this
- * machine, measured beside smtpkit so a slow run shows as slow for both.
- */
-async function buildHelloWorld(dir: string): Promise<string> {
-  const source = join(dir, "hello.ts");
-  const output = join(dir, "hello");
-  await Bun.write(source, 'console.log("hello");\n');
+/** Compiles a program the way package.json's build compiles smtpkit (the flags that matter for start-up). */
+async function compileProgram(source: string, output: string): Promise<string> {
   const build = await runProcess([
     process.execPath,
     "build",
@@ -53,8 +47,23 @@ async function buildHelloWorld(dir: string): Promise<string> {
     "--outfile",
     output,
   ]);
-  if (build.exitCode !== 0) throw new Error(`building the hello-world failed: ${build.stderr}`);
+  if (build.exitCode !== 0) throw new Error(`compiling ${source} failed: ${build.stderr}`);
   return output;
+}
+
+/**
+ * A `bun build --compile` hello-world: the start-up floor of any compiled Bun program on this
+ * machine, measured beside smtpkit so a slow run shows as slow for both.
+ */
+async function buildHelloWorld(dir: string): Promise<string> {
+  const source = join(dir, "hello.ts");
+  await Bun.write(source, 'console.log("hello");\n');
+  return compileProgram(source, join(dir, "hello"));
+}
+
+/** A floor program of bench/floors, compiled into `dir`. */
+function buildFloor(name: "smtp-client" | "smtp-responder", dir: string): Promise<string> {
+  return compileProgram(join(import.meta.dir, "floors", `${name}.ts`), join(dir, name));
 }
 
 async function timedRun(command: string[], what: string): Promise<number> {
@@ -72,6 +81,7 @@ async function benchOneMessage(sinkPort: number): Promise<void> {
   const dir = await makeTempDir("bench-send");
   try {
     const hello = await buildHelloWorld(dir);
+    const floorClient = await buildFloor("smtp-client", dir);
     const send = [
       binary,
       "send",
@@ -91,6 +101,7 @@ async function benchOneMessage(sinkPort: number): Promise<void> {
       msmtp: [] as number[],
       version: [] as number[],
       hello: [] as number[],
+      floor: [] as number[],
     };
     for (let i = 0; i < SEND_WARMUP_RUNS + SEND_RUNS; i++) {
       const ours = await timedRun(send, "smtpkit send");
@@ -103,11 +114,13 @@ async function benchOneMessage(sinkPort: number): Promise<void> {
       if (theirs.exitCode !== 0) throw new Error(`msmtp failed: ${theirs.stderr}`);
       const version = await timedRun([binary, "--version"], "smtpkit --version");
       const helloMs = await timedRun([hello], "hello-world");
+      const floorMs = await timedRun([floorClient, String(sinkPort)], "the floor SMTP client");
       if (i < SEND_WARMUP_RUNS) continue;
       times.ours.push(ours);
       times.msmtp.push(theirs.elapsedMs);
       times.version.push(version);
       times.hello.push(helloMs);
+      times.floor.push(floorMs);
     }
     const a = median(times.ours);
     const b = median(times.msmtp);
@@ -120,6 +133,10 @@ async function benchOneMessage(sinkPort: number): Promise<void> {
     );
     console.log(
       `${"".padEnd(44)} floors: smtpkit --version ${median(times.version).toFixed(1)} ms, compiled hello-world ${median(times.hello).toFixed(1)} ms (${SEND_RUNS} runs)`,
+    );
+    const floor = median(times.floor);
+    console.log(
+      `${"".padEnd(44)} bench/floors/smtp-client.ts (the same exchange, nothing else) ${floor.toFixed(1)} ms, ratio ${(floor / b).toFixed(2)}`,
     );
   } finally {
     await removeTempDir(dir);
@@ -190,29 +207,37 @@ const serveBinary = process.env.SMTPKIT_SERVE_BINARY ?? binary;
 /** Rounds per workload; the median is reported. smtp-sink and serve take turns, so load changes hit both. */
 const SERVE_ROUNDS = 3;
 
-/** A fresh `serve` with the default durable store, in its own data directory. */
-async function withServe<T>(use: (port: number, pid: number) => Promise<T>): Promise<T> {
-  const dataDir = await makeTempDir("bench-serve");
-  const port = await freePort();
-  const serve = startProcess([
-    serveBinary,
-    "serve",
-    "--listen",
-    `${LOOPBACK}:${port}`,
-    "--http",
-    "off",
-    "--data-dir",
-    dataDir,
-    "--quiet",
-    "--max-messages",
-    "1000000",
-  ]);
+/** Runs `use` once the server `command` starts (listening on `port`) greets, then stops it. */
+async function withServer<T>(
+  command: string[],
+  port: number,
+  use: (port: number, pid: number) => Promise<T>,
+): Promise<T> {
+  const server = startProcess(command);
   try {
     await waitForBanner({ host: LOOPBACK, port, timeoutMs: 10_000 });
-    return await use(port, serve.pid);
+    return await use(port, server.pid);
   } finally {
-    serve.kill();
-    await serve.done;
+    server.kill();
+    await server.done;
+  }
+}
+
+/**
+ * A fresh `serve` with the default durable store, in its own data directory; with `--memory`
+ * (`memory: true`) it keeps nothing on disk, which tells what durability costs.
+ */
+async function withServe<T>(
+  use: (port: number, pid: number) => Promise<T>,
+  options: { memory?: boolean } = {},
+): Promise<T> {
+  const dataDir = await makeTempDir("bench-serve");
+  const port = await freePort();
+  const store = options.memory === true ? ["--memory"] : ["--data-dir", dataDir];
+  const command = [serveBinary, "serve", "--listen", `${LOOPBACK}:${port}`, "--http", "off", ...store];
+  try {
+    return await withServer([...command, "--quiet", "--max-messages", "1000000"], port, use);
+  } finally {
     await removeTempDir(dataDir);
   }
 }
@@ -231,6 +256,8 @@ async function benchServe(): Promise<void> {
     { name: "reused connections", sessions: 10, messages: 20000, size: 1024, reuse: true, target: 0.5 },
     { name: "1 MiB messages", sessions: 4, messages: 400, size: 1048576, reuse: true, target: 1.0 },
   ];
+  const floorDir = await makeTempDir("bench-floor");
+  const responder = await buildFloor("smtp-responder", floorDir);
   for (const w of workloads) {
     const options = {
       sessions: w.sessions,
@@ -241,18 +268,28 @@ async function benchServe(): Promise<void> {
     };
     const sinkRates: number[] = [];
     const serveRates: number[] = [];
+    const memoryRates: number[] = [];
+    const floorRates: number[] = [];
     const peaks: number[] = [];
+    const rate = async (port: number, into: number[], what: string) => {
+      const run = await runSmtpSource({ port, ...options });
+      if (run.exitCode !== 0) throw new Error(`smtp-source vs ${what} failed: ${run.stderr}`);
+      into.push(w.messages / (run.elapsedMs / 1000));
+    };
     for (let round = 0; round < SERVE_ROUNDS; round++) {
-      await using sink = await startSmtpSink({ dump: false });
-      const peer = await runSmtpSource({ port: sink.port, ...options });
-      if (peer.exitCode !== 0) throw new Error(`smtp-source vs smtp-sink failed: ${peer.stderr}`);
-      sinkRates.push(w.messages / (peer.elapsedMs / 1000));
+      {
+        await using sink = await startSmtpSink({ dump: false });
+        await rate(sink.port, sinkRates, "smtp-sink");
+      }
       await withServe(async (port, pid) => {
-        const ours = await runSmtpSource({ port, ...options });
-        if (ours.exitCode !== 0) throw new Error(`smtp-source vs serve failed: ${ours.stderr}`);
-        serveRates.push(w.messages / (ours.elapsedMs / 1000));
+        await rate(port, serveRates, "serve");
         peaks.push(await rssKb(pid, "VmHWM"));
       });
+      await withServe((port) => rate(port, memoryRates, "serve --memory"), { memory: true });
+      const floorPort = await freePort();
+      await withServer([responder, String(floorPort)], floorPort, (port) =>
+        rate(port, floorRates, "the floor responder"),
+      );
     }
     const ourRate = median(serveRates);
     const theirRate = median(sinkRates);
@@ -263,10 +300,15 @@ async function benchServe(): Promise<void> {
       ourRate / theirRate,
       `>= ${w.target}`,
     );
+    const rates = (values: number[]) => values.map((r) => r.toFixed(0)).join(" ");
     console.log(
-      `${"".padEnd(44)} median of ${SERVE_ROUNDS}; serve ${serveRates.map((r) => r.toFixed(0)).join(" ")}, sink ${sinkRates.map((r) => r.toFixed(0)).join(" ")}; serve peak RSS ${mib(Math.max(...peaks))}`,
+      `${"".padEnd(44)} median of ${SERVE_ROUNDS}; serve ${rates(serveRates)}, sink ${rates(sinkRates)}; serve peak RSS ${mib(Math.max(...peaks))}`,
+    );
+    console.log(
+      `${"".padEnd(44)} serve --memory ${median(memoryRates).toFixed(0)} (ratio ${(median(memoryRates) / theirRate).toFixed(2)}); bench/floors/smtp-responder.ts ${median(floorRates).toFixed(0)} (ratio ${(median(floorRates) / theirRate).toFixed(2)})`,
     );
   }
+  await removeTempDir(floorDir);
 
   // Memory with a full mailbox: 100,000 messages stored (1 KiB each, reused connections).
   const stored = 100_000;
