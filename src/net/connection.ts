@@ -155,7 +155,8 @@ export class SocketConnection implements Connection {
     // Read now: after the close the socket no longer knows. The local end is read when asked.
     this.remoteAddress = socket.remoteAddress ?? "";
     this.remotePort = socket.remotePort ?? 0;
-    this.family = socket.remoteFamily === "IPv6" ? 6 : 4;
+    // From the address rather than remoteFamily: each of these getters is a system call.
+    this.family = this.remoteAddress.includes(":") ? 6 : 4;
   }
 
   get localAddress(): string {

@@ -169,8 +169,13 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
       id: `${idPrefix}${(nextId++).toString(36)}`,
       remoteAddress: ip,
       remotePort: connection.remotePort,
-      localAddress: connection.localAddress,
-      localPort: connection.localPort,
+      // Read only if asked: each is a system call, and nothing on the hot path asks.
+      get localAddress() {
+        return connection.localAddress;
+      },
+      get localPort() {
+        return connection.localPort;
+      },
     };
     if (connection.tls !== undefined) info.tls = connection.tls;
     const session = new ServerSession(sessionOptions, { secure, loopback: isLoopback(ip) });
