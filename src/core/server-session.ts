@@ -50,7 +50,7 @@ import {
 } from "./esmtp-params.ts";
 import { MAX_SASL_LINE } from "./limits.ts";
 import { formatReply } from "./reply.ts";
-import { ClosingReplies, greetingReply, Replies, type ServerReply } from "./server-replies.ts";
+import { ClosingReplies, greetingReply, Replies, ServerReply } from "./server-replies.ts";
 
 /** RFC 1870 SIZE default: 25 MiB, what most providers accept. */
 export const DEFAULT_MAX_SIZE = 25 * 1024 * 1024;
@@ -705,8 +705,9 @@ export class ServerSession {
     this.hook({ kind: "message-end", envelope: tx.envelope, size }, (result) => {
       this.transaction = undefined;
       if (result instanceof SmtpError) this.reply(result);
+      // A ServerReply, not an SmtpError: an Error captures a stack trace, for every message.
       else if (typeof result === "string" && result !== "")
-        this.reply(new SmtpError(250, "2.0.0", `Ok: queued as ${result}`));
+        this.reply(new ServerReply(250, "2.0.0", asciiText(`Ok: queued as ${result}`)));
       else this.reply(Replies.queued);
       this.afterTransaction();
     });
@@ -807,7 +808,7 @@ export class ServerSession {
     }
     if (tx === undefined) throw new Error("BDAT chunk without a transaction");
     if (chunk.last) this.finishMessage(tx.size);
-    else this.reply(new SmtpError(250, "2.0.0", `${chunk.receiver.size} octets received`));
+    else this.reply(new ServerReply(250, "2.0.0", `${chunk.receiver.size} octets received`));
     return true;
   }
 
