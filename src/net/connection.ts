@@ -1,9 +1,10 @@
 import type { Socket, SocketHandler, TLSOptions, TLSUpgradeOptions } from "bun";
 import { formatEndpoint } from "./endpoint.ts";
 import { errorCode, isVerifyErrorCode, NetError, toNetError } from "./net-error.ts";
-import { type NativeTlsSocket, sniFor, type TlsInfo, tlsInfoOf } from "./tls-info.ts";
+import { type NativeTlsSocket, type TlsInfo, tlsInfoOf } from "./tls-info.ts";
 import {
   type ClientTlsOptions,
+  clientTlsOptions,
   handshakeError,
   type ServerTlsOptions,
   verifiedOrThrow,
@@ -85,18 +86,6 @@ const PAUSED_READ_LIMIT = 256 * 1024;
 
 function isServerTlsOptions(options: ClientTlsOptions | ServerTlsOptions): options is ServerTlsOptions {
   return options.cert !== undefined && options.key !== undefined;
-}
-
-/** Verification is ours (tls-info.ts), so the handshake itself never fails on the certificate. */
-export function clientTlsOptions(options: ClientTlsOptions, defaultName: string | undefined): TLSOptions {
-  return {
-    ca: options.ca,
-    cert: options.cert,
-    key: options.key,
-    // "" sends no SNI; left out, Bun would send the address connected to, IP literals included.
-    serverName: sniFor(options.servername ?? defaultName) ?? "",
-    rejectUnauthorized: false,
-  };
 }
 
 function byteLength(bytes: Uint8Array | string): number {
@@ -247,7 +236,7 @@ export class SocketConnection implements Connection {
     const upgrade: TLSUpgradeOptions<SocketConnection | undefined> & { isServer: boolean } = {
       data: this,
       tls,
-      socket: SOCKET_HANDLERS,
+      socket: SocketConnection.handlers,
       isServer: server,
     };
     // The plain socket keeps seeing the ciphertext (Bun taps it); the handlers ignore a socket
@@ -508,5 +497,3 @@ export class SocketConnection implements Connection {
     },
   };
 }
-
-const SOCKET_HANDLERS = SocketConnection.handlers;

@@ -1,8 +1,8 @@
-import { type Connection, clientTlsOptions, SocketConnection } from "./connection.ts";
+import { type Connection, SocketConnection } from "./connection.ts";
 import type { Resolver } from "./dns.ts";
 import { formatEndpoint, ipVersion } from "./endpoint.ts";
 import { NetError, toNetError } from "./net-error.ts";
-import type { ClientTlsOptions } from "./tls-upgrade.ts";
+import { type ClientTlsOptions, clientTlsOptions } from "./tls-upgrade.ts";
 
 export interface ConnectOptions {
   /** A host name or an IP address. */
@@ -107,6 +107,7 @@ export async function connect(options: ConnectOptions): Promise<Connection> {
     try {
       return await connectAddress(address, options.host, options, timeoutMs);
     } catch (error) {
+      // A certificate problem is the host's, not the address's: another address will not fix it.
       if (error instanceof NetError && error.kind === "tls-verify") throw error;
       lastError = error;
     }

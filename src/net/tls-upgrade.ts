@@ -1,5 +1,6 @@
+import type { TLSOptions } from "bun";
 import { errorCode, NetError, toNetError } from "./net-error.ts";
-import type { TlsInfo } from "./tls-info.ts";
+import { sniFor, type TlsInfo } from "./tls-info.ts";
 
 export interface ClientTlsOptions {
   /** The name the server's certificate must carry; defaults to the host connected to. Sent as SNI unless it is an IP address. */
@@ -39,4 +40,16 @@ export function verifiedOrThrow(info: TlsInfo, verifyError: Error | null, what: 
     `${what}: certificate did not verify: ${info.authorizationError ?? "unknown reason"}`,
     info.chainVerified ? "ERR_TLS_CERT_ALTNAME_INVALID" : errorCode(verifyError),
   );
+}
+
+/** Verification is ours (tls-info.ts), so the handshake itself never fails on the certificate. */
+export function clientTlsOptions(options: ClientTlsOptions, defaultName: string | undefined): TLSOptions {
+  return {
+    ca: options.ca,
+    cert: options.cert,
+    key: options.key,
+    // "" sends no SNI; left out, Bun would send the address connected to, IP literals included.
+    serverName: sniFor(options.servername ?? defaultName) ?? "",
+    rejectUnauthorized: false,
+  };
 }
