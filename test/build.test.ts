@@ -18,6 +18,15 @@ function freePort(): Promise<number> {
   });
 }
 
+/** The environment a running process has now: after an execve, the one it replaced itself with. */
+async function environmentOf(pid: number): Promise<Map<string, string>> {
+  const text = await Bun.file(`/proc/${pid}/environ`).text();
+  const entries = text.split("\0").filter((entry) => entry.includes("="));
+  return new Map(
+    entries.map((entry) => [entry.slice(0, entry.indexOf("=")), entry.slice(entry.indexOf("=") + 1)]),
+  );
+}
+
 function readGreeting(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const deadline = Date.now() + 10_000;
@@ -72,6 +81,8 @@ describe("compiled binary", () => {
     });
     try {
       expect(await readGreeting(port)).toStartWith("220 ");
+      // serve replaced itself (same PID) with JSC's FTL tier off: src/jit-tiers.ts.
+      expect((await environmentOf(serve.pid)).get("BUN_JSC_useFTLJIT")).toBe("0");
       const send = Bun.spawnSync(
         [
           binary,
@@ -94,6 +105,23 @@ describe("compiled binary", () => {
       const report = JSON.parse(send.stdout.toString());
       expect(report.deliveries[0].tls.protocol).toMatch(/^TLSv1\.[23]$/);
       expect(report.deliveries[0].tls.verified).toBe(false);
+    } finally {
+      serve.kill("SIGTERM");
+      expect(await serve.exited).toBe(0);
+    }
+  }, 30_000);
+
+  test("serve keeps a BUN_JSC_useFTLJIT it was given", async () => {
+    const port = await freePort();
+    const serve = Bun.spawn([binary, "serve", "--memory", "--http", "off", "--listen", `127.0.0.1:${port}`], {
+      cwd: dir,
+      env: { ...process.env, BUN_JSC_useFTLJIT: "1" },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    try {
+      expect(await readGreeting(port)).toStartWith("220 ");
+      expect((await environmentOf(serve.pid)).get("BUN_JSC_useFTLJIT")).toBe("1");
     } finally {
       serve.kill("SIGTERM");
       expect(await serve.exited).toBe(0);

@@ -1,4 +1,5 @@
 import type { CAC } from "cac";
+import { restartWithoutFtl } from "../jit-tiers.ts";
 
 const many = { type: [String] };
 
@@ -68,6 +69,7 @@ export function registerServe(cli: CAC): void {
     .option("--quiet", "Do not print a line per message")
     .option("--log-json", "Print one JSON object per message instead of a text line")
     .action(async (options: Record<string, unknown>) => {
+      restartWithoutFtl();
       const { runServe } = await import("./serve-run.ts");
       await runServe(options);
     });
