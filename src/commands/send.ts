@@ -1,5 +1,6 @@
 import type { CAC } from "cac";
 import { cacSpec, SEND_FLAGS } from "./send-flags.ts";
+import { runSend } from "./send-run.ts";
 
 const many = { type: [String] };
 
@@ -9,8 +10,5 @@ export function registerSend(cli: CAC): void {
     .command("send", "Send a message (what swaks, msmtp, mailx and curl do)")
     .usage("send -f FROM -t TO [options]");
   for (const flag of SEND_FLAGS) command.option(cacSpec(flag), flag.help, flag.value ? many : undefined);
-  command.action(async (options: Record<string, unknown>) => {
-    const { runSend } = await import("./send-run.ts");
-    await runSend(options);
-  });
+  command.action((options: Record<string, unknown>) => runSend(options));
 }

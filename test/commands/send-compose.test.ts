@@ -75,8 +75,15 @@ describe("composeMessage", () => {
       "<dan@x.test>",
       "<eve@y.test>",
     ]);
-    expect(c.messageId).toMatch(/^<[0-9a-f]{32}@example\.com>$/);
+    // The time, the process ID and at least 80 random bits, base 36.
+    expect(c.messageId).toMatch(/^<[0-9a-z]+\.[0-9a-z]+\.[0-9a-z]{16,}@example\.com>$/);
     expect(c.eightBit).toBe(false);
+  });
+
+  test("messages composed in one burst (mostly the same millisecond) get distinct Message-IDs", async () => {
+    const ids = new Set<string | undefined>();
+    for (let i = 0; i < 50; i++) ids.add((await composeMessage(input())).messageId);
+    expect(ids.size).toBe(50);
   });
 
   test("Bcc is envelope only: no Bcc header, and its address appears nowhere in the message", async () => {
@@ -162,7 +169,7 @@ describe("composeMessage", () => {
 
   test("an inline part gets a Content-ID", async () => {
     const c = await composeMessage(input({ html: '<img src="cid:x">', inline: [join(dir, "logo.png")] }));
-    expect(latin1(c.message)).toMatch(/Content-ID: <part1\.[0-9a-f-]+@smtpkit>/i);
+    expect(latin1(c.message)).toMatch(/Content-ID: <part1\.[0-9a-z.]+@smtpkit>/);
   });
 
   test("no sender or no recipient is a usage error; a malformed address is bad data", async () => {
