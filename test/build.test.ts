@@ -127,4 +127,32 @@ describe("compiled binary", () => {
       expect(await serve.exited).toBe(0);
     }
   }, 30_000);
+
+  test("queue run, the other daemon, replaces itself with FTL off too", async () => {
+    const worker = Bun.spawn([binary, "queue", "run", "--data-dir", join(dir, "queue-data")], {
+      cwd: dir,
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    try {
+      let value: string | undefined;
+      for (let tries = 0; tries < 100 && value === undefined; tries++) {
+        value = (await environmentOf(worker.pid)).get("BUN_JSC_useFTLJIT");
+        if (value === undefined) await Bun.sleep(50);
+      }
+      expect(value).toBe("0");
+      // SIGTERM is handled once the worker says it is delivering.
+      const reader = worker.stderr.getReader();
+      let said = "";
+      while (!said.includes("delivering from")) {
+        const { value: chunk, done } = await reader.read();
+        if (done) break;
+        said += new TextDecoder().decode(chunk);
+      }
+      reader.releaseLock();
+    } finally {
+      worker.kill("SIGTERM");
+      expect(await worker.exited).toBe(0);
+    }
+  }, 30_000);
 });

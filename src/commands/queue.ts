@@ -1,4 +1,5 @@
 import type { CAC } from "cac";
+import { restartWithoutFtl } from "../jit-tiers.ts";
 
 const many = { type: [String] };
 
@@ -97,8 +98,10 @@ export function registerQueue(cli: CAC): void {
     )
     .option("--quiet", "run, flush: do not print each attempt")
     .action(async (action: string | undefined, ids: string[], options: Record<string, unknown>) => {
-      const { runQueueAction } = await import("./queue-run.ts");
       const args = queueArguments(process.argv, action === undefined ? { ids } : { action, ids });
+      // The worker is a daemon like serve (src/jit-tiers.ts).
+      if (args.action === "run") restartWithoutFtl();
+      const { runQueueAction } = await import("./queue-run.ts");
       const code = await runQueueAction(args.action, args.ids, options);
       if (code !== 0) process.exit(code);
     });
