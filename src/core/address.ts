@@ -1,3 +1,4 @@
+import { everyUnit, isAscii, isAtext, isDigit, isLetterDigitHyphen } from "./chars.ts";
 import { MAX_DOMAIN, MAX_DOMAIN_LABEL, MAX_LOCAL_PART, MAX_PATH, octetLength } from "./limits.ts";
 
 /** Why an address was refused; a server maps "utf8" to 553 5.6.7 (RFC 6531 §3.7.4.1), the rest to 501. */
@@ -32,18 +33,16 @@ export interface AddressOptions {
   utf8?: boolean;
 }
 
-/** RFC 5322 §3.2.3 atext, which RFC 5321 §4.1.2 Atom uses. */
-const ATEXT = /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]$/;
-const NON_ASCII = /[^\x00-\x7f]/;
-
 function describeChar(ch: string): string {
   const cp = ch.codePointAt(0) ?? 0;
   const hex = `U+${cp.toString(16).toUpperCase().padStart(4, "0")}`;
   return cp < 0x20 || cp === 0x7f ? hex : `"${ch}" (${hex})`;
 }
 
-function isAtext(ch: string, utf8: boolean): boolean {
-  return ATEXT.test(ch) || (utf8 && ch.charCodeAt(0) >= 0x80);
+/** RFC 5322 §3.2.3 atext, which RFC 5321 §4.1.2 Atom uses, or under SMTPUTF8 any non-ASCII character. */
+function isAtextChar(ch: string, utf8: boolean): boolean {
+  const c = ch.charCodeAt(0);
+  return isAtext(c) || (utf8 && c >= 0x80);
 }
 
 function rejectControls(text: string, what: string): void {
@@ -94,7 +93,7 @@ function scanLocalPart(text: string): number {
       atomLength = 0;
       continue;
     }
-    if (!isAtext(ch, true)) {
+    if (!isAtextChar(ch, true)) {
       if (ch === '"') throw new AddressError("a quote inside an unquoted local part");
       throw new AddressError(`${describeChar(ch)} is not allowed in an unquoted local part`);
     }
@@ -109,7 +108,10 @@ function scanLocalPart(text: string): number {
 /** RFC 5321 §4.1.3: Snum = 1*3DIGIT representing a decimal integer value in the range 0 through 255. */
 export function isIpv4(text: string): boolean {
   const parts = text.split(".");
-  return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
+  return (
+    parts.length === 4 &&
+    parts.every((p) => p.length >= 1 && p.length <= 3 && everyUnit(p, isDigit) && Number(p) <= 255)
+  );
 }
 
 /** RFC 5321 §4.1.3 IPv6-addr: full, "::"-compressed, and both with a trailing IPv4 address. */
@@ -180,10 +182,11 @@ export function parseDomain(text: string, opts: AddressOptions = {}): string {
   for (const label of text.split(".")) {
     if (label === "") throw new AddressError(`empty label in the domain ${JSON.stringify(text)}`);
     for (const ch of label) {
-      const ok = /^[A-Za-z0-9-]$/.test(ch) || (utf8 && ch.charCodeAt(0) >= 0x80);
+      const c = ch.charCodeAt(0);
+      const ok = isLetterDigitHyphen(c) || (utf8 && c >= 0x80);
       if (!ok) {
         if (ch === "@") throw new AddressError("more than one @ outside a quoted local part");
-        if (ch.charCodeAt(0) >= 0x80) {
+        if (c >= 0x80) {
           throw new AddressError("a non-ASCII domain needs SMTPUTF8 (RFC 6531)", "utf8");
         }
         throw new AddressError(`${describeChar(ch)} is not allowed in a domain`);
@@ -192,7 +195,7 @@ export function parseDomain(text: string, opts: AddressOptions = {}): string {
     if (label.startsWith("-") || label.endsWith("-")) {
       throw new AddressError(`domain label ${JSON.stringify(label)} starts or ends with a hyphen`);
     }
-    if (!NON_ASCII.test(label) && label.length > MAX_DOMAIN_LABEL) {
+    if (isAscii(label) && label.length > MAX_DOMAIN_LABEL) {
       throw new AddressError(
         `domain label is ${label.length} octets, the limit is ${MAX_DOMAIN_LABEL} (RFC 1035 §2.3.4)`,
         "length",
@@ -230,7 +233,7 @@ export function parseMailbox(text: string, opts: AddressOptions = {}): Mailbox {
     );
   }
   const domain = parseDomainOrLiteral(text.slice(end + 1), { utf8: true });
-  if (!utf8 && NON_ASCII.test(text)) {
+  if (!utf8 && !isAscii(text)) {
     throw new AddressError("a non-ASCII address needs SMTPUTF8 (RFC 6531)", "utf8");
   }
   return { local, domain };
@@ -287,7 +290,7 @@ export function formatPath(p: Path): string {
 
 /** True when the mailbox can only be sent with SMTPUTF8 (RFC 6531). */
 export function mailboxNeedsUtf8(m: Mailbox): boolean {
-  return NON_ASCII.test(m.local) || NON_ASCII.test(m.domain);
+  return !isAscii(m.local) || !isAscii(m.domain);
 }
 
 /** True when the path's mailbox needs SMTPUTF8. */
@@ -305,7 +308,7 @@ export function unquoteLocalPart(local: string): string {
 export function quoteLocalPart(value: string): string {
   if (
     /^[^."\\\s@]+(\.[^."\\\s@]+)*$/.test(value) &&
-    [...value].every((ch) => ch === "." || isAtext(ch, true))
+    [...value].every((ch) => ch === "." || isAtextChar(ch, true))
   ) {
     return value;
   }

@@ -1,3 +1,13 @@
+import {
+  everyUnit,
+  isAlphanumeric,
+  isDigit,
+  isLetterDigitHyphen,
+  isLineTerminator,
+  isWhiteSpace,
+  someUnit,
+  splitRuns,
+} from "./chars.ts";
 import type { Reply } from "./reply.ts";
 
 /** What a server advertised in its EHLO reply (RFC 5321 §4.1.1.1), typed. */
@@ -41,11 +51,23 @@ export function emptyCapabilities(): Capabilities {
   };
 }
 
-/** RFC 5321 §4.1.1.1: ehlo-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-"). */
-const EHLO_LINE = /^([A-Za-z0-9][A-Za-z0-9-]*)(?:[ =](.*))?$/;
+/**
+ * An extension line's keyword (RFC 5321 §4.1.1.1: ehlo-keyword = (ALPHA / DIGIT)
+ * *(ALPHA / DIGIT / "-")) and what follows its space (or "=", the old AUTH form); undefined when
+ * the line is not one, including when that rest holds a line terminator (CR, LF, U+2028, U+2029).
+ */
+function extensionLine(line: string): { keyword: string; params: string } | undefined {
+  if (!isAlphanumeric(line.charCodeAt(0))) return undefined;
+  let end = 1;
+  while (isLetterDigitHyphen(line.charCodeAt(end))) end++;
+  if (end === line.length) return { keyword: line, params: "" };
+  if (line[end] !== " " && line[end] !== "=") return undefined;
+  const params = line.slice(end + 1);
+  return someUnit(params, isLineTerminator) ? undefined : { keyword: line.slice(0, end), params };
+}
 
 function addMechanisms(caps: Capabilities, text: string): void {
-  for (const mech of text.trim().split(/\s+/)) {
+  for (const mech of splitRuns(text.trim(), isWhiteSpace)) {
     const upper = mech.toUpperCase();
     if (upper !== "" && !caps.auth.includes(upper)) caps.auth.push(upper);
   }
@@ -68,10 +90,10 @@ export function parseEhloReply(reply: Reply): {
   const greeting = space < 0 ? "" : trimmed.slice(space + 1).trim();
   const caps = emptyCapabilities();
   for (const line of rest) {
-    const m = EHLO_LINE.exec(line.trim());
-    if (m === null) continue;
-    const keyword = (m[1] ?? "").toUpperCase();
-    const params = (m[2] ?? "").trim();
+    const extension = extensionLine(line.trim());
+    if (extension === undefined) continue;
+    const keyword = extension.keyword.toUpperCase();
+    const params = extension.params.trim();
     const oldAuthForm = line.trim()[keyword.length] === "=";
     if (oldAuthForm && keyword !== "AUTH") {
       caps.unknown.push({ keyword, params });
@@ -79,7 +101,7 @@ export function parseEhloReply(reply: Reply): {
     }
     switch (keyword) {
       case "SIZE": {
-        const n = /^\d+$/.test(params) ? Number(params) : 0;
+        const n = params !== "" && everyUnit(params, isDigit) ? Number(params) : 0;
         caps.size = Number.isSafeInteger(n) ? n : 0;
         break;
       }

@@ -1,3 +1,4 @@
+import { isDigit } from "./chars.ts";
 import { ProtocolError, SmtpError } from "./errors.ts";
 import { MAX_REPLY_LINE, MAX_REPLY_LINE_LENIENT, octetLength } from "./limits.ts";
 import { ENHANCED_CODE_PATTERN } from "./reply-codes.ts";
@@ -20,10 +21,39 @@ const CR = 0x0d;
 const decoder = new TextDecoder("utf-8");
 const encoder = new TextEncoder();
 
-/** RFC 5321 §4.2: Reply-code, then "-" (more lines follow), " " or nothing (last line). */
-const REPLY_LINE = /^([2-5]\d\d)(?:([ -])(.*))?$/s;
-/** An enhanced code at the start of a line's text, followed by spaces or the end. */
-const LEADING_ENHANCED = /^([245]\.\d{1,3}\.\d{1,3})(?: +|$)/;
+/**
+ * RFC 5321 §4.2: Reply-code ("2"-"5" and two digits), then "-" (more lines follow), " " or
+ * nothing (last line); the text after the separator may hold anything.
+ */
+function isReplyLine(line: string): boolean {
+  const c = line.charCodeAt(0);
+  if (c < 0x32 || c > 0x35 || !isDigit(line.charCodeAt(1)) || !isDigit(line.charCodeAt(2))) return false;
+  return line.length === 3 || line[3] === " " || line[3] === "-";
+}
+
+/** Where the run of digits starting at `start` ends. */
+function digitsEnd(text: string, start: number): number {
+  let end = start;
+  while (isDigit(text.charCodeAt(end))) end++;
+  return end;
+}
+
+/**
+ * An enhanced code ("2", "4" or "5", then "." 1*3DIGIT twice) at the start of a line's text,
+ * followed by spaces or the end: the code, and where the text after those spaces starts.
+ */
+function leadingEnhanced(text: string): { code: string; end: number } | undefined {
+  const c = text.charCodeAt(0);
+  if ((c !== 0x32 && c !== 0x34 && c !== 0x35) || text[1] !== ".") return undefined;
+  const subject = digitsEnd(text, 2);
+  if (subject === 2 || subject > 5 || text[subject] !== ".") return undefined;
+  const detail = digitsEnd(text, subject + 1);
+  if (detail === subject + 1 || detail > subject + 4) return undefined;
+  let end = detail;
+  while (text[end] === " ") end++;
+  if (end === detail && end < text.length) return undefined;
+  return { code: text.slice(0, detail), end };
+}
 
 /**
  * Splits a byte stream from a server into replies, for any chunking of the input.
@@ -104,21 +134,22 @@ export class ReplyParser {
   }
 
   #line(line: string): Reply | undefined {
-    const m = REPLY_LINE.exec(line);
-    if (m === null) throw new ProtocolError(`malformed reply line: ${JSON.stringify(line.slice(0, 80))}`);
-    const code = Number(m[1]);
+    if (!isReplyLine(line)) {
+      throw new ProtocolError(`malformed reply line: ${JSON.stringify(line.slice(0, 80))}`);
+    }
+    const code = Number(line.slice(0, 3));
     if (this.#lines.length > 0 && code !== this.#code) {
       throw new ProtocolError(`reply code changed from ${this.#code} to ${code} inside a multi-line reply`);
     }
     this.#code = code;
-    let text = m[3] ?? "";
-    const enhanced = LEADING_ENHANCED.exec(text);
-    if (enhanced !== null && enhanced[1]?.[0] === m[1]?.[0]) {
-      this.#enhanced ??= enhanced[1];
-      text = text.slice(enhanced[0].length);
+    let text = line.slice(4);
+    const enhanced = leadingEnhanced(text);
+    if (enhanced !== undefined && text[0] === line[0]) {
+      this.#enhanced ??= enhanced.code;
+      text = text.slice(enhanced.end);
     }
     this.#lines.push(text);
-    if (m[2] === "-") return undefined;
+    if (line[3] === "-") return undefined;
     const reply: Reply = { code, lines: this.#lines };
     if (this.#enhanced !== undefined) reply.enhanced = this.#enhanced;
     this.#lines = [];

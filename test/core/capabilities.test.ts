@@ -160,3 +160,64 @@ describe("formatEhloLines", () => {
     );
   });
 });
+
+describe("extension line grammar", () => {
+  /** The grammar as the parser once wrote it with a regex; the hand-written one must agree on every line. */
+  const EHLO_LINE = /^([A-Za-z0-9][A-Za-z0-9-]*)(?:[ =](.*))?$/;
+  const KNOWN = [
+    "SIZE",
+    "PIPELINING",
+    "8BITMIME",
+    "SMTPUTF8",
+    "STARTTLS",
+    "AUTH",
+    "CHUNKING",
+    "BINARYMIME",
+    "DSN",
+  ];
+  const lines = fc
+    .tuple(
+      fc.constantFrom("", " ", "\u00a0", "X-FOO", "x0", "0", "-X", "a-b-", "_X", "é"),
+      fc.constantFrom("", " ", "=", "  ", "\t", ":"),
+      fc.string({
+        unit: fc.constantFrom(
+          "a",
+          "1",
+          "-",
+          "=",
+          " ",
+          "\t",
+          "\r",
+          "\n",
+          "\u2028",
+          "\u2029",
+          "\u00a0",
+          "\ufeff",
+          "é",
+        ),
+        maxLength: 8,
+      }),
+    )
+    .map((parts) => parts.join(""));
+
+  test("keywords and parameters as the regex reads them", () => {
+    fc.assert(
+      fc.property(lines, (line) => {
+        const m = EHLO_LINE.exec(line.trim());
+        const keyword = m?.[1]?.toUpperCase() ?? "";
+        fc.pre(!KNOWN.includes(keyword) && keyword !== "ENHANCEDSTATUSCODES");
+        const unknown = m === null ? [] : [{ keyword, params: (m[2] ?? "").trim() }];
+        expect(ehlo("mx.example", line).capabilities).toEqual({ ...emptyCapabilities(), unknown });
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  test("AUTH mechanisms split at any white space, as \\s+ splits", () => {
+    expect(ehlo("mx", "AUTH \u00a0PLAIN\u3000LOGIN\ufeff\tCRAM-MD5 ").capabilities.auth).toEqual([
+      "PLAIN",
+      "LOGIN",
+      "CRAM-MD5",
+    ]);
+  });
+});

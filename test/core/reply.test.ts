@@ -299,3 +299,90 @@ describe("classification", () => {
     expect([error.code, error.enhanced, error.message]).toEqual([452, "4.5.3", "too many recipients"]);
   });
 });
+
+describe("reply line grammar", () => {
+  /** The grammar as the parser once wrote it with regexes; the hand-written one must agree on every line. */
+  const REPLY_LINE = /^([2-5]\d\d)(?:([ -])(.*))?$/s;
+  const LEADING_ENHANCED = /^([245]\.\d{1,3}\.\d{1,3})(?: +|$)/;
+  function expected(
+    line: string,
+  ): { code: number; more: boolean; enhanced?: string; text: string } | "malformed" {
+    const m = REPLY_LINE.exec(line);
+    if (m === null) return "malformed";
+    let text = m[3] ?? "";
+    const e = LEADING_ENHANCED.exec(text);
+    const enhanced = e !== null && e[1]?.[0] === m[1]?.[0] ? e[1] : undefined;
+    if (e !== null && enhanced !== undefined) text = text.slice(e[0].length);
+    return { code: Number(m[1]), more: m[2] === "-", ...(enhanced === undefined ? {} : { enhanced }), text };
+  }
+  function parsed(line: string): ReturnType<typeof expected> {
+    const parser = new ReplyParser();
+    let replies: Reply[];
+    try {
+      replies = parser.push(`${line}\n`);
+    } catch (error) {
+      if (error instanceof ProtocolError && error.message.startsWith("malformed")) return "malformed";
+      throw error;
+    }
+    const more = replies.length === 0;
+    // A continuation line is finished by a last line without an enhanced code of its own.
+    const reply = more ? parser.push(`${line.slice(0, 3)}\n`)[0]! : replies[0]!;
+    return {
+      code: reply.code,
+      more,
+      ...(reply.enhanced === undefined ? {} : { enhanced: reply.enhanced }),
+      text: reply.lines[0]!,
+    };
+  }
+  const noise = fc.string({
+    unit: fc.constantFrom(
+      "2",
+      "4",
+      "5",
+      "0",
+      "9",
+      ".",
+      "-",
+      " ",
+      " ",
+      "\t",
+      "\r",
+      "a",
+      "\u2028",
+      "\u00a0",
+      "é",
+    ),
+    maxLength: 10,
+  });
+  const lines = fc
+    .tuple(
+      fc.constantFrom("250", "354", "421", "550", "599", "199", "600", "25", "2a0", ""),
+      fc.constantFrom("", " ", "-", "x", "\t"),
+      fc.constantFrom("", "2.", "5.", "2.0.0", "5.1.10", "4.123.456", "4.1234.5", "5.1.", "5..1", "3.0.0"),
+      noise,
+    )
+    .map((parts) => parts.join(""));
+
+  test("status codes, separators and enhanced codes as the regexes read them", () => {
+    fc.assert(
+      fc.property(lines, (line) => {
+        // A CR just before the LF belongs to the line ending, not to the line.
+        fc.pre(!line.endsWith("\r"));
+        expect(parsed(line)).toEqual(expected(line));
+      }),
+      { numRuns: 3000 },
+    );
+    for (const line of [
+      "250",
+      "250 ",
+      "250-",
+      "250 2.0.0",
+      "250 2.0.0 ",
+      "250 2.0.00000 x",
+      "550 5.1.1  no",
+      "250 4.0.0 x",
+    ]) {
+      expect(parsed(line)).toEqual(expected(line));
+    }
+  });
+});
