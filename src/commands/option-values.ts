@@ -1,3 +1,4 @@
+import { everyUnit, isDigit } from "../core/chars.ts";
 import { UsageError } from "./exit-codes.ts";
 
 /** cac hands over strings, numbers (mri coerces digits), booleans or arrays; these read them plainly. */
@@ -65,17 +66,42 @@ export function splitAddressList(text: string): string[] {
   return parts.map((p) => p.trim()).filter((p) => p.length > 0);
 }
 
+/**
+ * A non-empty host, in brackets or without ":", "[" and "]", then ":" and digits or nothing; the
+ * port is undefined when there is none, and the whole is undefined when `text` is not that.
+ */
+function splitHostPort(text: string): { host: string; port: string | undefined } | undefined {
+  let host: string;
+  let rest: string;
+  if (text.startsWith("[")) {
+    const close = text.indexOf("]", 1);
+    if (close <= 1) return undefined;
+    host = text.slice(1, close);
+    rest = text.slice(close + 1);
+  } else {
+    let end = 0;
+    while (end < text.length && !":[]".includes(text[end]!)) end++;
+    if (end === 0) return undefined;
+    host = text.slice(0, end);
+    rest = text.slice(end);
+  }
+  if (rest === "") return { host, port: undefined };
+  const port = rest.slice(1);
+  return rest[0] === ":" && port !== "" && everyUnit(port, isDigit) ? { host, port } : undefined;
+}
+
 /** `HOST[:PORT]`, `[v6]:PORT`; the port falls back to `defaultPort`. */
 export function hostPort(text: string, flag: string, defaultPort: number): { host: string; port: number } {
-  if ((text.match(/:/g) ?? []).length > 1 && !text.startsWith("[")) return { host: text, port: defaultPort };
-  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
-  const plain = /^([^:[\]]+)(?::(\d+))?$/.exec(text);
-  const match = bracketed ?? plain;
-  if (!match?.[1]) throw new UsageError(`${flag} wants HOST[:PORT], not '${text}'`);
-  const port = match[2] === undefined ? defaultPort : Number(match[2]);
+  // More than one ":" outside brackets is a bare IPv6 address.
+  if (text.indexOf(":") !== text.lastIndexOf(":") && !text.startsWith("[")) {
+    return { host: text, port: defaultPort };
+  }
+  const match = splitHostPort(text);
+  if (match === undefined) throw new UsageError(`${flag} wants HOST[:PORT], not '${text}'`);
+  const port = match.port === undefined ? defaultPort : Number(match.port);
   if (!Number.isInteger(port) || port < 1 || port > 65535)
     throw new UsageError(`${flag}: port must be 1-65535 in '${text}'`);
-  return { host: match[1], port };
+  return { host: match.host, port };
 }
 
 const UNIT_MS: Record<string, number> = {

@@ -5,7 +5,7 @@ import {
   parseAddress,
   parseAddressList,
 } from "../mime/address-header.ts";
-import { HeaderError } from "../mime/header-fold.ts";
+import { HeaderError, isFieldName } from "../mime/header-fold.ts";
 import { headerValues, removeHeaders, splitMessage } from "../mime/headers.ts";
 import {
   type AttachmentSpec,
@@ -13,6 +13,7 @@ import {
   type MessageSpec,
   NeedsSmtpUtf8Error,
 } from "../mime/message-builder.ts";
+import { isAscii } from "../mime/utf8.ts";
 import { baseName } from "./base-name.ts";
 import { CliError, ExitCode, UsageError } from "./exit-codes.ts";
 
@@ -115,7 +116,7 @@ async function attachment(spec: string, inline: boolean, index: number): Promise
 function parseHeaderFlag(text: string): [string, string] {
   const colon = text.indexOf(":");
   const name = text.slice(0, colon).trim();
-  if (colon <= 0 || !/^[\x21-\x39\x3b-\x7e]+$/.test(name)) {
+  if (colon <= 0 || !isFieldName(name)) {
     throw new UsageError(`--header wants "Name: value", not '${text}'`);
   }
   return [name, text.slice(colon + 1).trim()];
@@ -149,7 +150,7 @@ export async function composeMessage(input: ComposeInput): Promise<Composition> 
     attachments,
     headers: input.headers.map(parseHeaderFlag),
   };
-  const needsUtf8 = [from, ...to, ...cc, ...bcc].some((a) => /[^\x00-\x7f]/.test(a.address));
+  const needsUtf8 = [from, ...to, ...cc, ...bcc].some((a) => !isAscii(a.address));
   let built: ReturnType<typeof buildMessage>;
   try {
     built = buildMessage(spec, {

@@ -1,3 +1,4 @@
+import { isWhiteSpace, someUnit } from "../core/chars.ts";
 import { decodeEncodedWords, encodePhrase } from "./encoded-word.ts";
 
 /** A mailbox as a message header shows it: an optional display name and the address. */
@@ -16,7 +17,12 @@ type Token =
   | { kind: "," | ":" | ";"; text: string; raw: string; spaceBefore: boolean };
 
 const WHOLE_ENCODED_WORD = /^=\?[^?\s]+\?[BbQq]\?[^?\s]*\?=$/;
-const ATOM_END = /[\s"(),:;<>]/;
+const ATOM_SPECIALS = '"(),:;<>';
+
+/** `[\s"(),:;<>]`: a character that ends an atom, given as one code unit. */
+function endsAtom(ch: string): boolean {
+  return isWhiteSpace(ch.charCodeAt(0)) || ATOM_SPECIALS.includes(ch);
+}
 
 function describe(input: string): string {
   return JSON.stringify(input);
@@ -54,7 +60,7 @@ function tokenize(input: string): Token[] {
   let i = 0;
   while (i < input.length) {
     const c = input[i]!;
-    if (/\s/.test(c)) {
+    if (isWhiteSpace(input.charCodeAt(i))) {
       spaceBefore = true;
       i++;
       continue;
@@ -86,7 +92,7 @@ function tokenize(input: string): Token[] {
       throw new AddressParseError(`unexpected "${c}" in ${describe(input)}`);
     } else {
       // An address literal may hold ":" (IPv6), so "[...]" is read whole.
-      while (i < input.length && !ATOM_END.test(input[i]!)) {
+      while (i < input.length && !endsAtom(input[i]!)) {
         if (input[i] === "[") {
           const end = input.indexOf("]", i);
           if (end === -1) throw new AddressParseError(`missing "]" in ${describe(input)}`);
@@ -124,8 +130,10 @@ function mailbox(tokens: Token[], input: string): AddressSpec {
     if (tokens.slice(at + 1).some((t) => t.kind !== "comment")) {
       throw new AddressParseError(`text after <address> in ${describe(input)}`);
     }
-    // The obsolete source route "<@a,@b:user@c>" (RFC 5322 §4.4) is dropped.
-    address = angles[0]!.text.replace(/^@[^:]*:/, "");
+    // The obsolete source route "<@a,@b:user@c>" (RFC 5322 §4.4) is dropped: all up to the first ":".
+    const inside = angles[0]!.text;
+    const colon = inside.indexOf(":");
+    address = inside.startsWith("@") && colon >= 0 ? inside.slice(colon + 1) : inside;
     name = displayName(tokens.slice(0, at).filter((t) => t.kind === "atom" || t.kind === "quoted"));
   } else {
     const parts = tokens.filter((t) => t.kind === "atom" || t.kind === "quoted");
@@ -183,7 +191,10 @@ export function parseAddress(input: string): AddressSpec {
   return list[0]!;
 }
 
-const UNSAFE_ADDRESS = /[\x00-\x1f\x7f<>]/;
+/** `[\x00-\x1f\x7f<>]`: controls and angle brackets, which would break the header or the address. */
+function isUnsafeInAddress(c: number): boolean {
+  return c < 0x20 || c === 0x7f || c === 0x3c || c === 0x3e;
+}
 
 /**
  * A mailbox for a header: `Display Name <address>` with the name as an atom, a quoted-string or
@@ -191,7 +202,7 @@ const UNSAFE_ADDRESS = /[\x00-\x1f\x7f<>]/;
  * written as it is; one beyond ASCII needs SMTPUTF8 (RFC 6532), which the caller decides.
  */
 export function formatAddress(spec: AddressSpec): string {
-  if (spec.address === "" || UNSAFE_ADDRESS.test(spec.address)) {
+  if (spec.address === "" || someUnit(spec.address, isUnsafeInAddress)) {
     throw new AddressParseError(`invalid address ${describe(spec.address)}`);
   }
   const name = spec.name === undefined ? "" : encodePhrase(spec.name);

@@ -1,4 +1,5 @@
 import { Buffer } from "node:buffer";
+import { everyUnit, isAtext, isVisibleAscii } from "../core/chars.ts";
 import { MAX_TEXT_LINE } from "../core/limits.ts";
 import { codePointOctets, decodeCharset } from "./utf8.ts";
 
@@ -27,10 +28,18 @@ const HEX = "0123456789ABCDEF";
  */
 export type WordContext = "text" | "phrase";
 
-/** RFC 5322 §3.2.3 atext, the characters an atom is made of. */
-const ATOM = /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+$/;
-const PRINTABLE = /^[\x21-\x7e]+$/;
-const PRINTABLE_OR_SPACE = /^[\x20-\x7e]*$/;
+/** RFC 5322 §3.2.3 atom: one or more atext. */
+function isAtom(word: string): boolean {
+  return word !== "" && everyUnit(word, isAtext);
+}
+
+function isPrintableWord(word: string): boolean {
+  return word !== "" && everyUnit(word, isVisibleAscii);
+}
+
+function isPrintableOrSpace(text: string): boolean {
+  return everyUnit(text, (c) => c >= 0x20 && c <= 0x7e);
+}
 
 function qLiteral(b: number, context: WordContext): boolean {
   if (context === "phrase") {
@@ -139,11 +148,11 @@ function looksEncoded(word: string): boolean {
 }
 
 function plainTextWord(word: string): boolean {
-  return PRINTABLE.test(word) && word.length <= MAX_LITERAL_WORD && !looksEncoded(word);
+  return isPrintableWord(word) && word.length <= MAX_LITERAL_WORD && !looksEncoded(word);
 }
 
 function atomWord(word: string): boolean {
-  return ATOM.test(word) && word.length <= MAX_LITERAL_WORD && !looksEncoded(word);
+  return isAtom(word) && word.length <= MAX_LITERAL_WORD && !looksEncoded(word);
 }
 
 /**
@@ -165,11 +174,7 @@ export function encodePhrase(name: string): string {
   if (name === "") return "";
   const words = name.split(" ");
   if (words.every(atomWord)) return name;
-  if (
-    PRINTABLE_OR_SPACE.test(name) &&
-    !looksEncoded(name) &&
-    words.every((w) => w.length <= MAX_LITERAL_WORD)
-  ) {
+  if (isPrintableOrSpace(name) && !looksEncoded(name) && words.every((w) => w.length <= MAX_LITERAL_WORD)) {
     return `"${name.replace(/[\\"]/g, "\\$&")}"`;
   }
   return encodeRuns(name, "phrase", atomWord);

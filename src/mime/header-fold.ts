@@ -1,3 +1,4 @@
+import { everyUnit, isBlank, isFtext, splitRuns } from "../core/chars.ts";
 import { MAX_TEXT_LINE, octetLength } from "../core/limits.ts";
 
 /** RFC 5322 §2.1.1: a line SHOULD be at most 78 characters, CRLF not counted. */
@@ -5,8 +6,10 @@ export const MAX_HEADER_LINE = 78;
 /** RFC 5322 §2.1.1: a line MUST be at most 998 octets, CRLF not counted. */
 export const MAX_HEADER_LINE_HARD = MAX_TEXT_LINE - 2;
 
-/** RFC 5322 §3.6.8 ftext: printable ASCII except ":". */
-const FIELD_NAME = /^[\x21-\x39\x3b-\x7e]+$/;
+/** RFC 5322 §3.6.8 field-name = 1*ftext, ftext being printable ASCII except ":". */
+export function isFieldName(name: string): boolean {
+  return name !== "" && everyUnit(name, isFtext);
+}
 
 /** A header field that cannot be written as asked: a bad name, a line break in the value, a line too long. */
 export class HeaderError extends Error {
@@ -20,10 +23,11 @@ export class HeaderError extends Error {
  * CRLF after the last line. Throws HeaderError when some line would still exceed 998 octets.
  */
 export function foldHeader(name: string, value: string, maxLine: number = MAX_HEADER_LINE): string {
-  if (!FIELD_NAME.test(name)) throw new HeaderError(`invalid header field name ${JSON.stringify(name)}`);
-  if (/[\r\n]/.test(value)) throw new HeaderError(`the ${name} header value contains a line break`);
-  // Splitting with a capture group alternates text and white space; the leading "" is the name's slot.
-  const parts = ` ${value}`.split(/([ \t]+)/);
+  if (!isFieldName(name)) throw new HeaderError(`invalid header field name ${JSON.stringify(name)}`);
+  if (value.includes("\r") || value.includes("\n"))
+    throw new HeaderError(`the ${name} header value contains a line break`);
+  // Text and white space alternate, as a split with a capture group gives them; the leading "" is the name's slot.
+  const parts = splitRuns(` ${value}`, isBlank, true);
   let out = `${name}:`;
   let line = out.length;
   let longest = line;

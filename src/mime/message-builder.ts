@@ -1,4 +1,5 @@
 import type MimeTypes from "mime";
+import { everyUnit, isAlphanumeric, isBlank, isWhiteSpace, someUnit, splitRuns } from "../core/chars.ts";
 import { MAX_TEXT_LINE, octetLength } from "../core/limits.ts";
 import { type AddressSpec, formatAddressList, parseAddressList } from "./address-header.ts";
 import { encodeBase64 } from "./base64.ts";
@@ -112,7 +113,16 @@ function parameterized(value: string, parameters: string[]): string {
 
 /** Line breaks of every kind become CRLF: SMTP and MIME know no other (RFC 5322 §2.3). */
 function normalizeLineBreaks(text: string): string {
-  return text.replace(/\r\n|\r|\n/g, CRLF);
+  let out = "";
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c !== 0x0d && c !== 0x0a) continue;
+    out += `${text.slice(start, i)}${CRLF}`;
+    if (c === 0x0d && text.charCodeAt(i + 1) === 0x0a) i++;
+    start = i + 1;
+  }
+  return out + text.slice(start);
 }
 
 function linesFit(text: string): boolean {
@@ -148,9 +158,14 @@ function textPart(subtype: "plain" | "html", text: string, state: BuildState): P
   };
 }
 
+/** `[\s<>]`: what a Message-ID or Content-ID cannot hold. */
+function hasSpaceOrAngle(text: string): boolean {
+  return someUnit(text, (c) => isWhiteSpace(c) || c === 0x3c || c === 0x3e);
+}
+
 function contentId(id: string): string {
   const bare = id.replace(/^<(.*)>$/, "$1");
-  if (bare === "" || /[\s<>]/.test(bare)) throw new HeaderError(`invalid Content-ID ${JSON.stringify(id)}`);
+  if (bare === "" || hasSpaceOrAngle(bare)) throw new HeaderError(`invalid Content-ID ${JSON.stringify(id)}`);
   return `<${bare}>`;
 }
 
@@ -252,14 +267,15 @@ function unstructuredField(name: string, value: string): Field {
 function customField(name: string, value: string, state: BuildState): Field {
   const lower = name.toLowerCase();
   // Encoding would make a line break harmless, but one here means a caller tried to add two headers.
-  if (/[\r\n]/.test(value)) throw new HeaderError(`the ${name} header value contains a line break`);
+  if (value.includes("\r") || value.includes("\n"))
+    throw new HeaderError(`the ${name} header value contains a line break`);
   if (lower === "bcc") {
     throw new HeaderError(
       "a Bcc header would show the blind copies to every recipient; make them envelope recipients",
     );
   }
-  const foldable = value.split(/[ \t]+/).every((w) => w.length <= MAX_LITERAL_WORD);
-  const plain = /^[\x20-\x7e\t]*$/.test(value) && foldable;
+  const foldable = splitRuns(value, isBlank).every((w) => w.length <= MAX_LITERAL_WORD);
+  const plain = everyUnit(value, (c) => (c >= 0x20 && c <= 0x7e) || c === 0x09) && foldable;
   if (ADDRESS_HEADERS.has(lower)) {
     // Parsed to check it (and its need for SMTPUTF8); rewritten only when it needs encoding, so groups survive.
     const formatted = addressValue(parseAddressList(value), state);
@@ -268,8 +284,15 @@ function customField(name: string, value: string, state: BuildState): Field {
   return plain ? field(name, value) : unstructuredField(name, value);
 }
 
+/** `[A-Za-z0-9.\-_]`: the characters kept from random() for a Message-ID. */
+function isIdChar(c: number): boolean {
+  return isAlphanumeric(c) || c === 0x2e || c === 0x2d || c === 0x5f;
+}
+
 function randomId(random: () => string): string {
-  const id = random().replace(/[^A-Za-z0-9.\-_]/g, "");
+  const given = random();
+  let id = "";
+  for (let i = 0; i < given.length; i++) if (isIdChar(given.charCodeAt(i))) id += given[i];
   if (id === "") throw new Error("random() gave nothing usable for a Message-ID");
   return id;
 }
@@ -281,7 +304,7 @@ function randomId(random: () => string): string {
  * the body into multipart/related; other attachments make it multipart/mixed. There is no Bcc.
  */
 export function buildMessage(spec: MessageSpec, opts: BuildOptions): BuiltMessage {
-  if (/[\s<>]/.test(opts.messageIdDomain) || opts.messageIdDomain === "") {
+  if (hasSpaceOrAngle(opts.messageIdDomain) || opts.messageIdDomain === "") {
     throw new HeaderError(`invalid Message-ID domain ${JSON.stringify(opts.messageIdDomain)}`);
   }
   const state: BuildState = { opts, eightBit: false, utf8: false };

@@ -21,10 +21,7 @@ export function codePointOctets(cp: number): number[] {
   return [0xf0 | (cp >> 18), 0x80 | ((cp >> 12) & 0x3f), 0x80 | ((cp >> 6) & 0x3f), 0x80 | (cp & 0x3f)];
 }
 
-/** True when every character is US-ASCII (RFC 20), controls included. */
-export function isAscii(text: string): boolean {
-  return !/[^\x00-\x7f]/.test(text);
-}
+export { isAscii } from "../core/chars.ts";
 
 type EncodingLabel = ConstructorParameters<typeof TextDecoder>[0];
 

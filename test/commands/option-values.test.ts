@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
 import {
   choiceOption,
   hostPort,
@@ -44,5 +45,35 @@ describe("option values", () => {
     expect(hostPort("[::1]:2525", "--server", 25)).toEqual({ host: "::1", port: 2525 });
     expect(hostPort("::1", "--server", 25)).toEqual({ host: "::1", port: 25 });
     expect(() => hostPort("host:99999", "--server", 25)).toThrow("--server: port must be 1-65535");
+  });
+
+  test("host and port as the regexes once read them", () => {
+    function expected(text: string, defaultPort: number): { host: string; port: number } | string {
+      if ((text.match(/:/g) ?? []).length > 1 && !text.startsWith("["))
+        return { host: text, port: defaultPort };
+      const match = /^\[([^\]]+)\](?::(\d+))?$/.exec(text) ?? /^([^:[\]]+)(?::(\d+))?$/.exec(text);
+      if (!match?.[1]) return `--server wants HOST[:PORT], not '${text}'`;
+      const port = match[2] === undefined ? defaultPort : Number(match[2]);
+      if (!Number.isInteger(port) || port < 1 || port > 65535)
+        return `--server: port must be 1-65535 in '${text}'`;
+      return { host: match[1], port };
+    }
+    function actual(text: string, defaultPort: number): { host: string; port: number } | string {
+      try {
+        return hostPort(text, "--server", defaultPort);
+      } catch (error) {
+        return (error as Error).message;
+      }
+    }
+    const texts = fc.string({
+      unit: fc.constantFrom("[", "]", ":", ":", "2", "5", "0", "a", ".", " ", "\n", "\u2028", "é"),
+      maxLength: 10,
+    });
+    fc.assert(
+      fc.property(texts, (text) => {
+        expect(actual(text, 25)).toEqual(expected(text, 25));
+      }),
+      { numRuns: 3000 },
+    );
   });
 });

@@ -168,3 +168,17 @@ describe("formatAddress", () => {
     );
   });
 });
+
+test("property: a source route is dropped as /^@[^:]*:/ dropped it", () => {
+  fc.assert(
+    fc.property(
+      fc.string({ unit: fc.constantFrom("@", ":", "a", ".", ",", " ", "\n", "é"), maxLength: 12 }),
+      (inside) => {
+        fc.pre(!inside.includes(">") && inside.trim() !== "");
+        const expected = inside.trim().replace(/^@[^:]*:/, "");
+        fc.pre(expected !== "");
+        expect(parseAddress(`<${inside}>`).address).toBe(expected);
+      },
+    ),
+  );
+});

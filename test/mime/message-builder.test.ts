@@ -490,3 +490,41 @@ describe("buildMessage: read back by mailparser and postal-mime", () => {
     );
   });
 });
+
+describe("character handling once done with regexes", () => {
+  const units = (alphabet: string[]) => fc.string({ unit: fc.constantFrom(...alphabet), maxLength: 20 });
+
+  test("property: line breaks of every kind become CRLF, as /\\r\\n|\\r|\\n/g replaced them", () => {
+    fc.assert(
+      fc.property(units(["a", " ", "\r", "\n", "\r\n", "\n\r", "\u2028", "\x85"]), (t) => {
+        // With 8BITMIME the body is written as it is, but for its line breaks.
+        const built = text(build({ text: t }, { eightBit: true }).bytes);
+        expect(built.slice(built.indexOf("\r\n\r\n") + 4)).toBe(t.replace(/\r\n|\r|\n/g, "\r\n"));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  test("property: a Message-ID keeps what [^A-Za-z0-9.\\-_] leaves of random()", () => {
+    fc.assert(
+      fc.property(units(["a", "Z", "0", ".", "-", "_", "+", "/", "=", " ", "é", "\u{1f600}"]), (r) => {
+        const kept = r.replace(/[^A-Za-z0-9.\-_]/g, "");
+        if (kept === "") expect(() => build({}, { random: () => r })).toThrow("nothing usable");
+        else expect(build({}, { random: () => r }).messageId).toBe(`<${kept}@example.com>`);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  test("property: a Message-ID domain is refused for what [\\s<>] finds", () => {
+    fc.assert(
+      fc.property(units(["a", ".", "<", ">", " ", "\t", "\u00a0", "\u2028", "\ufeff", "é"]), (domain) => {
+        const refused = domain === "" || /[\s<>]/.test(domain);
+        if (refused)
+          expect(() => build({}, { messageIdDomain: domain })).toThrow("invalid Message-ID domain");
+        else expect(build({}, { messageIdDomain: domain }).messageId).toBe(`<r1@${domain}>`);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
