@@ -28,7 +28,11 @@ export interface MsmtpOptions {
 }
 
 /** Sends one message. Exit code 0 on success; msmtp uses sysexits codes (e.g. 69, 75, 77) otherwise. */
-export function runMsmtp(options: MsmtpOptions): Promise<ProcessResult> {
+/** The msmtp command line and environment for these options (the message goes on stdin). */
+export function msmtpCommand(options: Omit<MsmtpOptions, "message" | "timeoutMs">): {
+  command: string[];
+  env: Record<string, string>;
+} {
   const msmtp = requirePeer("msmtp");
   const args = [
     `--host=${options.host ?? LOOPBACK}`,
@@ -47,7 +51,12 @@ export function runMsmtp(options: MsmtpOptions): Promise<ProcessResult> {
     env[PASSWORD_VARIABLE] = options.auth.password;
   }
   args.push(...(options.args ?? []), "--", ...options.recipients);
-  return runProcess([msmtp, ...args], {
+  return { command: [msmtp, ...args], env };
+}
+
+export function runMsmtp(options: MsmtpOptions): Promise<ProcessResult> {
+  const { command, env } = msmtpCommand(options);
+  return runProcess(command, {
     stdin: options.message,
     env,
     timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
