@@ -7,7 +7,7 @@ import { parsePlainSendArgs } from "./commands/send-argv.ts";
 // 1.3 ms more than loading it with the binary (alternating runs), and a one-message `send` from
 // cron is the start-up that counts. Other commands pay about 3 ms for carrying it.
 import { runSend } from "./commands/send-run.ts";
-import { registerSendmail, sendmailInvocation } from "./commands/sendmail-args.ts";
+import { registerSendmail, sendmailInvocation } from "./commands/sendmail-invocation.ts";
 
 type Registration = (cli: CAC) => void;
 

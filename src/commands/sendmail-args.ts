@@ -6,8 +6,6 @@
  * and git send-email can call us in its place. cac cannot parse this, so the CLI routes it here
  * before cac sees it.
  */
-import type { CAC } from "cac";
-import { baseName } from "./base-name.ts";
 import { UsageError } from "./exit-codes.ts";
 
 export interface SendmailArgs {
@@ -166,17 +164,6 @@ export function parseSendmailArgs(argv: readonly string[]): SendmailArgs {
   return args;
 }
 
-/**
- * The sendmail arguments when this process was started as sendmail: through a link named
- * `sendmail` (a compiled binary sees that name in process.argv0), or as `smtpkit sendmail`.
- * Undefined otherwise.
- */
-export function sendmailInvocation(argv: readonly string[], argv0: string): string[] | undefined {
-  if (baseName(argv0) === "sendmail") return argv.slice(2);
-  if (argv[2] === "sendmail") return argv.slice(3);
-  return undefined;
-}
-
 export const SENDMAIL_USAGE = `Usage: smtpkit sendmail [options] [--] [recipient...]
        (or a link named sendmail to the smtpkit binary)
 
@@ -201,14 +188,3 @@ Adds Date, From and Message-ID headers when the message lacks them; never sends 
 Accepted and ignored: -bm -B TYPE -C FILE -G -h N -L LABEL -m -n -O OPT -o* -p PROTO -U -X FILE -A*.
 Refused with exit 64: -bs -bp -bt -bd -bi -bv (and other -b modes), -I, -q.
 `;
-
-/**
- * Lists `sendmail` in `smtpkit --help`. The CLI routes the command before cac parses anything
- * (see sendmailInvocation), so this entry is only ever shown, never run.
- */
-export function registerSendmail(cli: CAC): void {
-  cli
-    .command("sendmail [...recipients]", "Read a message on stdin and deliver it, as /usr/sbin/sendmail does")
-    .usage("sendmail [-t] [-i] [-f FROM] [-F NAME] [RECIPIENT...]  (see smtpkit sendmail --help)")
-    .allowUnknownOptions();
-}

@@ -1,7 +1,6 @@
 import { isDigit } from "./chars.ts";
 import { ProtocolError, SmtpError } from "./errors.ts";
 import { MAX_REPLY_LINE, MAX_REPLY_LINE_LENIENT, octetLength } from "./limits.ts";
-import { ENHANCED_CODE_PATTERN } from "./reply-codes.ts";
 
 /**
  * A complete reply. `lines` holds each line's text after "NNN-" or "NNN "; an enhanced status
@@ -172,6 +171,12 @@ export function parseReply(text: string): Reply {
 
 /** C0 controls other than HT, and DEL: never sent in reply text, whatever a hook put in a message. */
 const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/g;
+
+/**
+ * RFC 3463 §2: class "." subject "." detail, subject and detail 1 to 3 digits. Here, not with the
+ * code meanings in reply-codes.ts, so that formatting a reply does not load that table.
+ */
+export const ENHANCED_CODE_PATTERN = /^([245])\.(\d{1,3})\.(\d{1,3})$/;
 
 /**
  * A reply ready for the wire: "NNN-" on every line but the last, the enhanced code repeated on

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { CliError, ExitCode } from "../../src/commands/exit-codes.ts";
-import { parseSendmailArgs, sendmailInvocation } from "../../src/commands/sendmail-args.ts";
+import { parseSendmailArgs } from "../../src/commands/sendmail-args.ts";
+import { sendmailInvocation } from "../../src/commands/sendmail-invocation.ts";
 
 function usageErrorOf(argv: string[]): string {
   try {
