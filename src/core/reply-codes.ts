@@ -206,7 +206,6 @@ export const ENHANCED_DETAILS: ReadonlyMap<string, string> = new Map([
   ["7.27", "Sender address has null MX"],
 ]);
 
-
 /**
  * Meaning of an enhanced status code ("5.1.1" gives "Bad destination mailbox address").
  * Unregistered details fall back to the subject's meaning; the class is left to the caller
