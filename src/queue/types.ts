@@ -200,6 +200,11 @@ export interface Queue {
    * IDs of the notifications it queued.
    */
   settle(settlement: Settlement): Promise<QueueId[]>;
+  /**
+   * Commits the writes still gathering for a batch now. Outcomes wait up to a tenth of a second
+   * for more to join them; a worker that has nothing left to send calls this instead of waiting.
+   */
+  commitWaiting(): void;
 
   /** Makes the selection's pending recipients due at `now` (`queue flush`); returns how many. */
   makeDue(now: number, selection?: Selection): Promise<number>;
