@@ -9,7 +9,7 @@ import { createResolver } from "../../src/net/dns.ts";
 import { newLeaseOwner, retireLeaseOwner } from "../../src/queue/lease-owner.ts";
 import { openQueue } from "../../src/queue/open-queue.ts";
 import type { QueueRoute } from "../../src/queue/route.ts";
-import type { Queue } from "../../src/queue/types.ts";
+import type { LeaseRequest, Queue } from "../../src/queue/types.ts";
 import { flushQueue, runWorker } from "../../src/queue/worker.ts";
 import { type DnsResponder, startDnsResponder } from "../helpers/dns-responder.ts";
 import { freePort } from "../interop/peers/ports.ts";
@@ -78,6 +78,35 @@ describe("flushQueue", () => {
     expect(server.received.map((m) => text(m.raw)).sort()).toEqual(
       Array.from({ length: 20 }, (_, i) => text(message(i))).sort(),
     );
+    expect(await queue.list()).toEqual([]);
+  });
+
+  test("a connection's first lease is small, later ones its whole share; its outcomes commit once it is done", async () => {
+    await enqueueMany(100, routeTo(server));
+    const leaseLimits: number[] = [];
+    let commits = 0;
+    // Spies on the two calls; everything else goes to the queue itself (its methods use private fields).
+    const spied = new Proxy(queue, {
+      get(target, property) {
+        if (property === "lease")
+          return (destination: string, request: LeaseRequest) => {
+            leaseLimits.push(request.limit);
+            return target.lease(destination, request);
+          };
+        if (property === "commitWaiting")
+          return () => {
+            commits++;
+            target.commitWaiting();
+          };
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const result = await flushQueue(spied, { now, perDestination: 1 });
+    expect(result.attempts).toHaveLength(100);
+    // 20 first, then the share: all 100 due messages over the one connection.
+    expect(leaseLimits.slice(0, 2)).toEqual([20, 100]);
+    expect(commits).toBe(1);
     expect(await queue.list()).toEqual([]);
   });
 
