@@ -115,6 +115,7 @@ async function benchOneMessage(sinkPort: number): Promise<void> {
       "--body",
       "x".repeat(70),
     ];
+    const msmtpInput = new TextEncoder().encode(message1k);
     const msmtp = msmtpCommand({
       port: sinkPort,
       from: "bench@example.com",
@@ -130,7 +131,7 @@ async function benchOneMessage(sinkPort: number): Promise<void> {
     for (let i = 0; i < SEND_WARMUP_RUNS + SEND_RUNS; i++) {
       const ours = timedRun(send, "smtpkit send");
       const theirs = timedRun(msmtp.command, "msmtp", {
-        stdin: new TextEncoder().encode(message1k),
+        stdin: msmtpInput,
         env: msmtp.env,
       });
       const version = timedRun([binary, "--version"], "smtpkit --version");

@@ -1,9 +1,9 @@
 /**
  * The daemons (`serve`, `queue run`) run without JSC's top JIT tier (FTL). On a 2-core machine
  * FTL spends 0.7-0.9 s of CPU compiling serve's hot paths during the first 10-20 thousand
- * messages, on a core the SMTP clients need too; without it, a fresh `serve` took 10-20% less wall time for
- * 10,000 messages (new connections and reused, alternating runs), while steady state cost about
- * 5% more main-thread CPU (docs/performance.md).
+ * messages, on a core the SMTP clients need too; without it, a fresh `serve` took 10-20% less
+ * wall time for 10,000 messages (new connections and reused, alternating runs), while steady
+ * state cost about 5% more main-thread CPU (docs/performance.md).
  *
  * JSC reads its options from the environment once, at start-up, and a compiled binary cannot
  * set them for itself, so the process replaces itself (execve: same PID, same descriptors) with

@@ -4,8 +4,6 @@
  * RFC 3463 enhanced status codes as registered with IANA (RFC 5248).
  */
 
-import { ENHANCED_CODE_PATTERN } from "./reply.ts";
-
 /** Reply codes by name, for code that writes or checks them. */
 export const ReplyCode = {
   SystemStatus: 211,
@@ -205,6 +203,9 @@ export const ENHANCED_DETAILS: ReadonlyMap<string, string> = new Map([
   ["7.26", "Multiple authentication checks failed"],
   ["7.27", "Sender address has null MX"],
 ]);
+
+/** RFC 3463 §2: class "." subject "." detail, subject and detail 1 to 3 digits. */
+const ENHANCED_CODE_PATTERN = /^([245])\.(\d{1,3})\.(\d{1,3})$/;
 
 /**
  * Meaning of an enhanced status code ("5.1.1" gives "Bad destination mailbox address").

@@ -173,12 +173,6 @@ export function parseReply(text: string): Reply {
 const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/g;
 
 /**
- * RFC 3463 §2: class "." subject "." detail, subject and detail 1 to 3 digits. Here, not with the
- * code meanings in reply-codes.ts, so that formatting a reply does not load that table.
- */
-export const ENHANCED_CODE_PATTERN = /^([245])\.(\d{1,3})\.(\d{1,3})$/;
-
-/**
  * A reply ready for the wire: "NNN-" on every line but the last, the enhanced code repeated on
  * each line (RFC 2034 §3 asks for that), CRLF endings, and no line over 512 octets
  * (RFC 5321 §4.5.3.1.5): longer text is wrapped at spaces where it can be.
@@ -190,7 +184,8 @@ export function formatReply(
 ): string {
   if (!Number.isInteger(code) || code < 200 || code > 599) throw new RangeError(`not a reply code: ${code}`);
   if (enhanced !== undefined) {
-    if (!ENHANCED_CODE_PATTERN.test(enhanced) || enhanced[0] !== String(code)[0]) {
+    // The parser's grammar for an enhanced code, with nothing after it.
+    if (leadingEnhanced(enhanced)?.code !== enhanced || enhanced[0] !== String(code)[0]) {
       throw new RangeError(`enhanced code ${enhanced} does not fit reply code ${code}`);
     }
   }

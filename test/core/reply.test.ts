@@ -243,6 +243,11 @@ describe("formatReply", () => {
     expect(() => formatReply(199, undefined, "x")).toThrow(RangeError);
     expect(() => formatReply(250, "5.0.0", "x")).toThrow(RangeError);
     expect(() => formatReply(250, "2.0", "x")).toThrow(RangeError);
+    // RFC 3463 §2: subject and detail are 1 to 3 digits, and nothing may follow.
+    for (const bad of ["2.0.0 ", " 2.0.0", "2.1000.0", "2.0.1000", "2.0.0.0", "2..0", "2.0.", "3.0.0"]) {
+      expect(() => formatReply(250, bad, "x")).toThrow(RangeError);
+    }
+    expect(formatReply(250, "2.000.999", "x")).toBe("250 2.000.999 x\r\n");
   });
 
   test("round trip: parse(format(x)) gives the lines back", () => {
