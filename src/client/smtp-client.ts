@@ -708,10 +708,13 @@ export class SmtpClient {
         this.failure = new SmtpClientError("closed", stage, what, { netKind: "reset" });
       }
     }
-    const failure =
-      this.failure ??
-      new SmtpClientError("closed", "command", "the server closed the connection", { netKind: "reset" });
-    for (const waiter of this.waiters.splice(0)) waiter.reject(failure);
+    // Made only for someone waiting: an expected close after QUIT needs no error (and its stack).
+    if (this.waiters.length > 0) {
+      const failure =
+        this.failure ??
+        new SmtpClientError("closed", "command", "the server closed the connection", { netKind: "reset" });
+      for (const waiter of this.waiters.splice(0)) waiter.reject(failure);
+    }
     this.wakeTurnWaiters();
   }
 

@@ -8,8 +8,13 @@ export type OptionValue = string | number | boolean | Array<string | number> | u
 export function listOption(value: OptionValue, splitCommas = true): string[] {
   if (value === undefined || value === false) return [];
   const values = Array.isArray(value) ? value : [value];
-  const strings = values.map(String);
-  return splitCommas ? strings.flatMap(splitAddressList) : strings;
+  // A loop, not flatMap: flatMap's first call costs about 0.4 ms of every `send` (compiled binary).
+  const strings: string[] = [];
+  for (const v of values) {
+    if (splitCommas) strings.push(...splitAddressList(String(v)));
+    else strings.push(String(v));
+  }
+  return strings;
 }
 
 /** The last value given for a flag that takes one. */
