@@ -83,8 +83,9 @@ export function parsePlainSendArgs(args: readonly string[]): Record<string, unkn
     values[index] = list;
   }
   for (const flag of SEND_FLAGS) {
+    if (!flag.long?.startsWith(NEGATION)) continue;
     const key = keyOf(flag);
-    if (flag.long?.startsWith(NEGATION) && !(key in options)) options[key] = true;
+    if (!(key in options)) options[key] = true;
   }
   for (let index = 0; index < given.length; index++) {
     const flag = given[index] as SendFlag;

@@ -187,5 +187,7 @@ export function pickAccount(file: AccountsFile, name: string | undefined): Accou
     }
     return account;
   }
+  // Most runs have no accounts file; a Map iterator's first use is not free at start-up.
+  if (file.accounts.size === 0) return undefined;
   return [...file.accounts.values()].find((account) => account.isDefault);
 }

@@ -181,16 +181,14 @@ export function parseDomain(text: string, opts: AddressOptions = {}): string {
   }
   for (const label of text.split(".")) {
     if (label === "") throw new AddressError(`empty label in the domain ${JSON.stringify(text)}`);
-    for (const ch of label) {
-      const c = ch.charCodeAt(0);
-      const ok = isLetterDigitHyphen(c) || (utf8 && c >= 0x80);
-      if (!ok) {
-        if (ch === "@") throw new AddressError("more than one @ outside a quoted local part");
-        if (c >= 0x80) {
-          throw new AddressError("a non-ASCII domain needs SMTPUTF8 (RFC 6531)", "utf8");
-        }
-        throw new AddressError(`${describeChar(ch)} is not allowed in a domain`);
-      }
+    // By code unit, not for-of: the string iterator's first use costs a `send` 0.05-0.2 ms, and
+    // only ASCII (one unit) is ever described.
+    for (let i = 0; i < label.length; i++) {
+      const c = label.charCodeAt(i);
+      if (isLetterDigitHyphen(c) || (utf8 && c >= 0x80)) continue;
+      if (c === 0x40) throw new AddressError("more than one @ outside a quoted local part");
+      if (c >= 0x80) throw new AddressError("a non-ASCII domain needs SMTPUTF8 (RFC 6531)", "utf8");
+      throw new AddressError(`${describeChar(label[i] ?? "")} is not allowed in a domain`);
     }
     if (label.startsWith("-") || label.endsWith("-")) {
       throw new AddressError(`domain label ${JSON.stringify(label)} starts or ends with a hyphen`);

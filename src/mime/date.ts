@@ -2,7 +2,7 @@ const DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 function two(n: number): string {
-  return String(n).padStart(2, "0");
+  return n < 10 ? `0${n}` : String(n);
 }
 
 /**

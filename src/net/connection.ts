@@ -132,18 +132,21 @@ export class SocketConnection implements Connection {
    *   must match on STARTTLS.
    * @param released called once the connection has closed, besides the driver's onClose handler
    *   (the listener counts open connections with it).
+   * @param dialed the IPv4 address and port a client connected to, which the socket would only
+   *   repeat: its first remoteAddress read costs about 0.3 ms of a one-message `send`.
    */
   constructor(
     socket: NativeSocket,
     readonly role: ConnectionRole,
     readonly peerName?: string,
     private readonly released?: () => void,
+    dialed?: { address: string; port: number },
   ) {
     this.#socket = socket;
     socket.data = this;
     // Read now: after the close the socket no longer knows. The local end is read when asked.
-    this.remoteAddress = socket.remoteAddress ?? "";
-    this.remotePort = socket.remotePort ?? 0;
+    this.remoteAddress = dialed?.address ?? socket.remoteAddress ?? "";
+    this.remotePort = dialed?.port ?? socket.remotePort ?? 0;
     // From the address rather than remoteFamily: each of these getters is a system call.
     this.family = this.remoteAddress.includes(":") ? 6 : 4;
   }

@@ -65,7 +65,9 @@ function connectAddress(
       socket: {
         ...SocketConnection.handlers,
         open: (socket) => {
-          const opened = new SocketConnection(socket, "client", name);
+          // An IPv4 address is reported as dialed; an IPv6 one is read back in the socket's canonical form.
+          const dialed = ipVersion(address) === 4 ? { address, port: options.port } : undefined;
+          const opened = new SocketConnection(socket, "client", name, undefined, dialed);
           // A connect that timed out and completed later is closed at once.
           if (settled) {
             opened.destroy();
