@@ -103,7 +103,11 @@ export const SEND_FLAGS: readonly SendFlag[] = [
   { long: "envid", value: "id", help: "DSN envelope ID" },
   // Accounts
   { long: "config", value: "path", help: "Config file (default $XDG_CONFIG_HOME/smtpkit/config.toml)" },
-  { long: "account", value: "name", help: "Use this account from the config file" },
+  {
+    long: "account",
+    value: "name",
+    help: "Use this account from the config file (default: the default one, none with --server)",
+  },
   // Output
   { short: "v", long: "verbose", help: "Print the transcript in swaks notation, with timings" },
   { long: "json", help: "Print one JSON document describing the delivery" },

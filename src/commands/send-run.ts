@@ -5,7 +5,7 @@ import { PreparedMessage } from "../client/prepared-message.ts";
 import { type ClientAuthOptions, type ClientOptions, SmtpClient } from "../client/smtp-client.ts";
 import { uniformTimeouts } from "../client/timeouts.ts";
 import { type ClientTranscriptLine, formatTranscriptLine } from "../client/transcript.ts";
-import { type Account, loadAccounts, pickAccount } from "../config/accounts.ts";
+import { type Account, chooseAccount } from "../config/accounts.ts";
 import { promptSecret, readSecret } from "../config/secret.ts";
 import { formatPath, mailboxNeedsUtf8 } from "../core/address.ts";
 import type { Envelope } from "../core/envelope.ts";
@@ -247,8 +247,11 @@ export async function deliverAndReport(
 
 /** Runs `smtpkit send` and exits with the code DESIGN.md gives for what happened. */
 export async function runSend(options: Options): Promise<void> {
-  const accounts = await loadAccounts(stringOption(opt(options, "config")));
-  const account = pickAccount(accounts, stringOption(opt(options, "account")));
+  const account = await chooseAccount({
+    config: stringOption(opt(options, "config")),
+    account: stringOption(opt(options, "account")),
+    server: stringOption(opt(options, "server")),
+  });
   const composition = await compose(options, account);
   const envelope = dsnEnvelope(options, composition);
   if (options.dryRun === true) return printDryRun(envelope, composition);

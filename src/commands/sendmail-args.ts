@@ -168,7 +168,8 @@ export const SENDMAIL_USAGE = `Usage: smtpkit sendmail [options] [--] [recipient
        (or a link named sendmail to the smtpkit binary)
 
 Reads a message on standard input and delivers it, as /usr/sbin/sendmail does: through the
-default account of the config file (or --account / --server), else to each recipient's MX.
+default account of the config file (or --account; --server alone uses no account), else to
+each recipient's MX.
 Adds Date, From and Message-ID headers when the message lacks them; never sends a Bcc header.
 
   -t               Recipients from the To, Cc and Bcc headers too (Bcc is removed)

@@ -4,7 +4,7 @@
  * config file's default account (or --account / --server), else straight to the recipients' MX.
  */
 import { hostname, userInfo } from "node:os";
-import { loadAccounts, pickAccount } from "../config/accounts.ts";
+import { chooseAccount } from "../config/accounts.ts";
 import { formatPath } from "../core/address.ts";
 import { AddressParseError, parseAddress, parseAddressList } from "../mime/address-header.ts";
 import { HeaderError } from "../mime/header-fold.ts";
@@ -130,8 +130,7 @@ export async function runSendmail(argv: readonly string[]): Promise<void> {
     envid: args.envid,
     verbose: args.verbose,
   };
-  const accounts = await loadAccounts(args.config);
-  const account = pickAccount(accounts, args.account);
+  const account = await chooseAccount(args);
   const composition = composeSendmail(await readStdin(), args, account?.from);
   const envelope = dsnEnvelope(options, composition);
   if (args.dryRun) return printDryRun(envelope, composition);

@@ -177,6 +177,20 @@ export async function loadAccounts(path: string | undefined): Promise<AccountsFi
   return parseAccounts(chosen, await file.text());
 }
 
+/**
+ * The account a command uses: the one --account names, else the default one, but none when
+ * --server alone says where to send. Then the file is not read at all, as msmtp's --host reads no
+ * configuration: an account's password is never offered to a server the account does not name.
+ */
+export async function chooseAccount(flags: {
+  config?: string;
+  account?: string;
+  server?: string;
+}): Promise<Account | undefined> {
+  if (flags.server !== undefined && flags.account === undefined) return undefined;
+  return pickAccount(await loadAccounts(flags.config), flags.account);
+}
+
 /** The account named by --account, else the one marked default, else none. */
 export function pickAccount(file: AccountsFile, name: string | undefined): Account | undefined {
   if (name !== undefined) {
@@ -187,7 +201,5 @@ export function pickAccount(file: AccountsFile, name: string | undefined): Accou
     }
     return account;
   }
-  // Most runs have no accounts file; a Map iterator's first use is not free at start-up.
-  if (file.accounts.size === 0) return undefined;
   return [...file.accounts.values()].find((account) => account.isDefault);
 }

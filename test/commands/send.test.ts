@@ -278,6 +278,64 @@ describe("send: 5xx at DATA (scripted server)", () => {
   });
 });
 
+describe("send: accounts", () => {
+  /** A config home whose default account names `port` and carries a user whose password cannot be read. */
+  async function configHome(name: string, port: number): Promise<string> {
+    const home = join(dir, name);
+    await Bun.write(
+      join(home, "smtpkit", "config.toml"),
+      `[accounts.work]\nserver = "127.0.0.1:${port}"\ntls = "none"\nfrom = "Work <work@example.com>"\n` +
+        `user = "ana"\npassword_env = "SMTPKIT_TEST_NO_SUCH_VAR"\ndefault = true\n\n` +
+        `[accounts.plain]\nserver = "127.0.0.1:${port}"\ntls = "none"\nfrom = "Plain <plain@example.com>"\n`,
+    );
+    return home;
+  }
+
+  test("without --server, the default account gives server, sender and credentials", async () => {
+    await withPeer({}, async (peer) => {
+      const env = { XDG_CONFIG_HOME: await configHome("xdg-default", peer.port) };
+      const result = await runCli(["send", "-t", "bob@example.net", "--body", "x"], { env });
+      // The account's user needs the password its unset variable cannot give: it was used.
+      expect(result.code).toBe(64);
+      expect(result.stderr).toContain("SMTPKIT_TEST_NO_SUCH_VAR is not set");
+      expect(peer.messages).toHaveLength(0);
+    });
+  });
+
+  test("--server alone uses no account, as msmtp's --host: its password goes nowhere else", async () => {
+    await withPeer({}, async (peer) => {
+      const env = { XDG_CONFIG_HOME: await configHome("xdg-server", peer.port) };
+      const result = await runCli(
+        ["send", ...server(peer), "-f", FROM, "-t", "bob@example.net", "--body", "x"],
+        {
+          env,
+        },
+      );
+      expect(result).toMatchObject({ code: 0, stderr: "" });
+      expect(peer.messages.map((m) => m.mailFrom)).toEqual(["ana@example.com"]);
+      const noSender = await runCli(["send", ...server(peer), "-t", "bob@example.net", "--body", "x"], {
+        env,
+      });
+      expect(noSender.code).toBe(64);
+      expect(noSender.stderr).toContain("no sender");
+    });
+  });
+
+  test("--account with --server: the account's settings, the flag's server", async () => {
+    await withPeer({}, async (peer) => {
+      const env = { XDG_CONFIG_HOME: await configHome("xdg-named", 1) };
+      const result = await runCli(
+        ["send", ...server(peer), "--account", "plain", "-t", "bob@example.net", "--body", "x"],
+        {
+          env,
+        },
+      );
+      expect(result).toMatchObject({ code: 0, stderr: "" });
+      expect(peer.messages.map((m) => m.mailFrom)).toEqual(["plain@example.com"]);
+    });
+  });
+});
+
 describe("send: output", () => {
   test("--json: one document with server, stages, per-recipient replies, Message-ID, size, timings", async () => {
     await withPeer({}, async (peer) => {

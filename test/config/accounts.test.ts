@@ -1,6 +1,9 @@
 import { describe, expect, test } from "bun:test";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { CliError } from "../../src/commands/exit-codes.ts";
-import { defaultConfigPath, parseAccounts, pickAccount } from "../../src/config/accounts.ts";
+import { chooseAccount, defaultConfigPath, parseAccounts, pickAccount } from "../../src/config/accounts.ts";
 
 const good = `
 [accounts.work]
@@ -43,6 +46,21 @@ describe("config accounts", () => {
     const file = parseAccounts("/c.toml", good);
     expect(pickAccount(file, undefined)?.name).toBe("work");
     expect(pickAccount(file, "home")?.name).toBe("home");
+  });
+
+  test("chooseAccount: --server alone reads no file; --account or no --server reads it", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "smtpkit-accounts-"));
+    try {
+      const config = join(dir, "config.toml");
+      await writeFile(config, "this is not TOML = = =\n");
+      expect(await chooseAccount({ config, server: "mx.example.com" })).toBeUndefined();
+      await expect(chooseAccount({ config })).rejects.toThrow(/not valid TOML/);
+      await writeFile(config, good);
+      expect((await chooseAccount({ config }))?.name).toBe("work");
+      expect((await chooseAccount({ config, account: "home", server: "mx.example.com" }))?.name).toBe("home");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   test("an unknown account name exits 78 and lists the known ones", () => {
