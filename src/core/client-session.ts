@@ -149,7 +149,7 @@ export type ClientEvent =
   | { type: "closing"; reply: Reply };
 
 /** RFC 5321 §4.1.4 / §4.2.4: replies to EHLO that mean "I do not speak ESMTP", so HELO is tried. */
-const EHLO_NOT_SUPPORTED = new Set([500, 501, 502, 504]);
+const EHLO_NOT_SUPPORTED = [500, 501, 502, 504];
 /** RFC 5321 §3.8: 421 may answer any command when the server shuts the channel. */
 const SERVICE_CLOSING = 421;
 const MASK = "********";
@@ -667,7 +667,7 @@ export class ClientSession {
     reply: Reply,
     events: ClientEvent[],
   ): void {
-    if (stage === "ehlo" && EHLO_NOT_SUPPORTED.has(reply.code)) {
+    if (stage === "ehlo" && EHLO_NOT_SUPPORTED.includes(reply.code)) {
       op.ehloReply = reply;
       this.command(formatCommand({ verb: "HELO", domain: op.domain }), "helo");
       return;

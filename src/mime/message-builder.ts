@@ -78,7 +78,7 @@ const BOUNDARY_ATTEMPTS = 16;
 const CRLF = "\r\n";
 
 /** Headers whose value is a list of mailboxes, so a replacement is parsed and written like ours. */
-const ADDRESS_HEADERS = new Set(["from", "sender", "to", "cc", "reply-to"]);
+const ADDRESS_HEADERS = ["from", "sender", "to", "cc", "reply-to"];
 
 /** A header line before folding, and the width to fold it to. */
 interface Field {
@@ -276,7 +276,7 @@ function customField(name: string, value: string, state: BuildState): Field {
   }
   const foldable = splitRuns(value, isBlank).every((w) => w.length <= MAX_LITERAL_WORD);
   const plain = everyUnit(value, (c) => (c >= 0x20 && c <= 0x7e) || c === 0x09) && foldable;
-  if (ADDRESS_HEADERS.has(lower)) {
+  if (ADDRESS_HEADERS.includes(lower)) {
     // Parsed to check it (and its need for SMTPUTF8); rewritten only when it needs encoding, so groups survive.
     const formatted = addressValue(parseAddressList(value), state);
     return field(name, plain ? value : formatted);
@@ -310,10 +310,10 @@ export function buildMessage(spec: MessageSpec, opts: BuildOptions): BuiltMessag
   const state: BuildState = { opts, eightBit: false, utf8: false };
   const custom = (spec.headers ?? []).map(([name, value]) => customField(name, value, state));
   const key = (f: Field) => f.name.toLowerCase();
-  const replaced = new Set(custom.map(key));
+  const replaced = custom.map(key);
   // A replaced address header keeps only its place: its addresses are not written, so cannot fail the build.
   const addresses = (name: string, list: AddressSpec[] | undefined): Field[] => {
-    if (replaced.has(name.toLowerCase())) return [field(name, "")];
+    if (replaced.includes(name.toLowerCase())) return [field(name, "")];
     return list && list.length > 0 ? [field(name, addressValue(list, state))] : [];
   };
 
@@ -333,8 +333,8 @@ export function buildMessage(spec: MessageSpec, opts: BuildOptions): BuiltMessag
   ];
 
   // A caller header takes the place of the generated one of its name; new names go before MIME-Version.
-  const generatedNames = new Set(generated.map(key));
-  const extra = custom.filter((c) => !generatedNames.has(key(c)));
+  const generatedNames = generated.map(key);
+  const extra = custom.filter((c) => !generatedNames.includes(key(c)));
   // A loop, not flatMap: flatMap's first call costs about 0.4 ms of every `send` (compiled binary).
   const fields: Field[] = [];
   for (const f of generated) {

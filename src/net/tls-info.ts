@@ -111,7 +111,7 @@ export interface ClientCheck {
  * The name check OpenSSL reports when it checked the name itself; the name is checked here against
  * the expected name instead, so this code leaves the chain verified.
  */
-const NAME_MISMATCH = new Set(["ERR_TLS_CERT_ALTNAME_INVALID", "HOSTNAME_MISMATCH"]);
+const NAME_MISMATCH = ["ERR_TLS_CERT_ALTNAME_INVALID", "HOSTNAME_MISMATCH"];
 
 /**
  * TLS facts of an established socket. `verifyError` is the verification result the handshake
@@ -143,7 +143,7 @@ export function tlsInfoOf(
     return info;
   }
 
-  const chainError = verifyCode !== undefined && NAME_MISMATCH.has(verifyCode) ? undefined : verifyCode;
+  const chainError = verifyCode !== undefined && NAME_MISMATCH.includes(verifyCode) ? undefined : verifyCode;
   const chainVerified = chainError === undefined && chain.length > 0;
   const info: TlsInfo = { protocol, cipher, authorized: false, chainVerified, chain };
   let nameError: string | undefined;
