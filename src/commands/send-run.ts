@@ -5,8 +5,8 @@ import { PreparedMessage } from "../client/prepared-message.ts";
 import { type ClientAuthOptions, type ClientOptions, SmtpClient } from "../client/smtp-client.ts";
 import { uniformTimeouts } from "../client/timeouts.ts";
 import { type ClientTranscriptLine, formatTranscriptLine } from "../client/transcript.ts";
-import { type Account, chooseAccount } from "../config/accounts.ts";
-import { promptSecret, readSecret } from "../config/secret.ts";
+import { chooseAccount } from "../config/account-choice.ts";
+import type { Account } from "../config/accounts.ts";
 import { formatPath, mailboxNeedsUtf8 } from "../core/address.ts";
 import type { Envelope } from "../core/envelope.ts";
 import { emptyMailParams, emptyRcptParams, type NotifyType } from "../core/esmtp-params.ts";
@@ -128,8 +128,9 @@ export async function resolveRoute(options: Options, account: Account | undefine
   return { server: flags.server, dns: flags.dns, client, flags, mxPort: mxPortFromEnvironment() };
 }
 
-/** The password is read only now, when a connection will use it. */
+/** The password is read only now, when a connection will use it (and secret.ts loads only then). */
 async function authOptions(flags: ConnectionFlags, user: string): Promise<ClientAuthOptions> {
+  const { promptSecret, readSecret } = await import("../config/secret.ts");
   const password =
     (await readSecret(flags.secret, "password")) ?? (await promptSecret(`Password for ${user}`));
   if (password === undefined) {

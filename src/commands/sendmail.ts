@@ -4,7 +4,7 @@
  * config file's default account (or --account / --server), else straight to the recipients' MX.
  */
 import { hostname, userInfo } from "node:os";
-import { chooseAccount } from "../config/accounts.ts";
+import { chooseAccount } from "../config/account-choice.ts";
 import { formatPath } from "../core/address.ts";
 import { AddressParseError, parseAddress, parseAddressList } from "../mime/address-header.ts";
 import { HeaderError } from "../mime/header-fold.ts";

@@ -177,20 +177,6 @@ export async function loadAccounts(path: string | undefined): Promise<AccountsFi
   return parseAccounts(chosen, await file.text());
 }
 
-/**
- * The account a command uses: the one --account names, else the default one, but none when
- * --server alone says where to send. Then the file is not read at all, as msmtp's --host reads no
- * configuration: an account's password is never offered to a server the account does not name.
- */
-export async function chooseAccount(flags: {
-  config?: string;
-  account?: string;
-  server?: string;
-}): Promise<Account | undefined> {
-  if (flags.server !== undefined && flags.account === undefined) return undefined;
-  return pickAccount(await loadAccounts(flags.config), flags.account);
-}
-
 /** The account named by --account, else the one marked default, else none. */
 export function pickAccount(file: AccountsFile, name: string | undefined): Account | undefined {
   if (name !== undefined) {

@@ -3,7 +3,8 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CliError } from "../../src/commands/exit-codes.ts";
-import { chooseAccount, defaultConfigPath, parseAccounts, pickAccount } from "../../src/config/accounts.ts";
+import { chooseAccount } from "../../src/config/account-choice.ts";
+import { defaultConfigPath, parseAccounts, pickAccount } from "../../src/config/accounts.ts";
 
 const good = `
 [accounts.work]
