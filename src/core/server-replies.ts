@@ -5,7 +5,7 @@
  */
 
 import { SmtpError } from "./errors.ts";
-import { formatReply } from "./reply.ts";
+import { formatReply } from "./reply-format.ts";
 
 const encoder = new TextEncoder();
 

@@ -37,19 +37,15 @@ import type { Path } from "./address.ts";
 import { isPlainTextMechanism, isSaslMechanism, type SaslCredentials, SaslServer } from "./auth-server.ts";
 import { BdatReceiver } from "./bdat-receiver.ts";
 import { emptyCapabilities, formatEhloLines } from "./capabilities.ts";
-import { type Command, MAX_ANY_COMMAND_LINE, parseCommand, parseSaslResponse } from "./command.ts";
+import type { Command } from "./command.ts";
+import { MAX_ANY_COMMAND_LINE, parseCommand, parseSaslResponse } from "./command-parser.ts";
 import { DataReceiver } from "./data-receiver.ts";
 import type { Envelope } from "./envelope.ts";
 import { SmtpError } from "./errors.ts";
-import {
-  type EsmtpParam,
-  type MailParams,
-  parseMailParams,
-  parseRcptParams,
-  type RcptParams,
-} from "./esmtp-params.ts";
+import type { EsmtpParam, MailParams, RcptParams } from "./esmtp-params.ts";
+import { parseMailParams, parseRcptParams } from "./esmtp-params-parser.ts";
 import { MAX_SASL_LINE } from "./limits.ts";
-import { formatReply } from "./reply.ts";
+import { formatReply } from "./reply-format.ts";
 import { ClosingReplies, greetingReply, Replies, ServerReply } from "./server-replies.ts";
 
 /** RFC 1870 SIZE default: 25 MiB, what most providers accept. */

@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname as systemHostname } from "node:os";
 import { cramMd5Challenge } from "../core/auth-server.ts";
-import { formatReply } from "../core/reply.ts";
+import { formatReply } from "../core/reply-format.ts";
 import { ClosingReplies } from "../core/server-replies.ts";
 import { ServerSession, type ServerSessionOptions } from "../core/server-session.ts";
 import type { Connection, ServerTlsOptions } from "../net/connection.ts";

@@ -6,7 +6,8 @@ import {
   formatEhloLines,
   parseEhloReply,
 } from "../../src/core/capabilities.ts";
-import { formatReply, parseReply } from "../../src/core/reply.ts";
+import { parseReply } from "../../src/core/reply.ts";
+import { formatReply } from "../../src/core/reply-format.ts";
 
 const ehlo = (...lines: string[]) => parseEhloReply({ code: 250, lines });
 

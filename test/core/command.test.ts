@@ -1,14 +1,13 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import type { Path } from "../../src/core/address.ts";
+import { type Command, formatCommand } from "../../src/core/command.ts";
 import {
-  type Command,
-  formatCommand,
   MAX_ANY_COMMAND_LINE,
   maxCommandLine,
   parseCommand,
   parseSaslResponse,
-} from "../../src/core/command.ts";
+} from "../../src/core/command-parser.ts";
 import { SmtpError } from "../../src/core/errors.ts";
 import { MAX_COMMAND_LINE } from "../../src/core/limits.ts";
 

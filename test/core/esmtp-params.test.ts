@@ -9,11 +9,9 @@ import {
   formatRcptParams,
   type MailParams,
   type NotifyType,
-  parseEsmtpParams,
-  parseMailParams,
-  parseRcptParams,
   type RcptParams,
 } from "../../src/core/esmtp-params.ts";
+import { parseEsmtpParams, parseMailParams, parseRcptParams } from "../../src/core/esmtp-params-parser.ts";
 
 function smtpError(fn: () => unknown): SmtpError {
   try {

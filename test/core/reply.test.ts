@@ -3,8 +3,6 @@ import fc from "fast-check";
 import { ProtocolError, SmtpError } from "../../src/core/errors.ts";
 import { MAX_REPLY_LINE, octetLength } from "../../src/core/limits.ts";
 import {
-  formatReply,
-  formatSmtpError,
   isPermanent,
   isPositive,
   isTransient,
@@ -15,6 +13,7 @@ import {
   replyMessage,
   replyToError,
 } from "../../src/core/reply.ts";
+import { formatReply, formatSmtpError } from "../../src/core/reply-format.ts";
 
 const encoder = new TextEncoder();
 
