@@ -11,11 +11,11 @@ import { formatPath, mailboxNeedsUtf8 } from "../core/address.ts";
 import type { Envelope } from "../core/envelope.ts";
 import { emptyMailParams, emptyRcptParams, type NotifyType } from "../core/esmtp-params.ts";
 import { type ConnectionFlags, connectionFlags } from "./connection-flags.ts";
-import { deliveryJson, describeFailure, exitCodeForDeliveries } from "./delivery-outcome.ts";
+import { describeFailure, exitCodeForDeliveries } from "./delivery-outcome.ts";
 import { CliError, ExitCode, UsageError } from "./exit-codes.ts";
 import { mxPortFromEnvironment } from "./mx-port.ts";
 import { choiceOption, listOption, numberOption, type OptionValue, stringOption } from "./option-values.ts";
-import { type Composition, composeMessage, composeRaw, readTextFile } from "./send-compose.ts";
+import { type Composition, composeMessage, readTextFile } from "./send-compose.ts";
 
 type Options = Record<string, unknown>;
 
@@ -59,6 +59,7 @@ export async function compose(options: Options, account: Account | undefined): P
   if (raw !== undefined) {
     const bytes = raw === "-" ? await readStdin() : await readFileBytesOrFail(raw);
     const fromAddress = from === undefined ? undefined : composeAddress(from);
+    const { composeRaw } = await import("./send-raw.ts");
     return composeRaw(bytes, fromAddress, [...to, ...cc, ...bcc].map(composeAddress));
   }
   let text = await readBody(options);
@@ -226,6 +227,7 @@ export async function deliverAndReport(
   await Promise.all(deliveries.map((d) => d.client?.quit().catch(() => undefined)));
 
   if (report.json) {
+    const { deliveryJson } = await import("./delivery-json.ts");
     const document = {
       messageId: composition.messageId ?? null,
       size: message.size,

@@ -11,7 +11,8 @@ import { HeaderError } from "../mime/header-fold.ts";
 import { headerValue, splitMessage } from "../mime/headers.ts";
 import { CliError, ExitCode, UsageError } from "./exit-codes.ts";
 import { splitAddressList } from "./option-values.ts";
-import { type Composition, composeRaw } from "./send-compose.ts";
+import type { Composition } from "./send-compose.ts";
+import { composeRaw } from "./send-raw.ts";
 import {
   configureClient,
   deliverAndReport,

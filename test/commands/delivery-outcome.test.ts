@@ -2,9 +2,9 @@ import { describe, expect, test } from "bun:test";
 import { type ClientErrorKind, type ClientErrorStage, SmtpClientError } from "../../src/client/errors.ts";
 import type { DomainDelivery } from "../../src/client/mx-delivery.ts";
 import type { DeliveryResult } from "../../src/client/smtp-client.ts";
+import { deliveryJson } from "../../src/commands/delivery-json.ts";
 import {
   combineExitCodes,
-  deliveryJson,
   describeFailure,
   exitCodeForDeliveries,
   exitCodeForDelivery,

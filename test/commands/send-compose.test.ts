@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import PostalMime from "postal-mime";
 import { CliError, ExitCode } from "../../src/commands/exit-codes.ts";
-import { type ComposeInput, composeMessage, composeRaw } from "../../src/commands/send-compose.ts";
+import { type ComposeInput, composeMessage } from "../../src/commands/send-compose.ts";
+import { composeRaw } from "../../src/commands/send-raw.ts";
 import { formatPath } from "../../src/core/address.ts";
 import { headerValue, headerValues, splitMessage } from "../../src/mime/headers.ts";
 
