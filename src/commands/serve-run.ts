@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createSecureContext } from "node:tls";
-import pkg from "../../package.json" with { type: "json" };
+import { version } from "../../package.json" with { type: "json" };
 import type { Envelope } from "../core/envelope.ts";
 import { ChaosSettingsError, parseDelaySpec, parseFailSpec } from "../http/chaos.ts";
 import type { HttpApi } from "../http/start-http-api.ts";
@@ -212,7 +212,7 @@ export async function runServe(options: Options): Promise<void> {
     .join(", ");
   if (!quiet) {
     process.stderr.write(
-      `smtpkit ${pkg.version} serving ${where}${api ? `, API http://${http?.host}:${api.port}` : ""}; ${relay && !relay.keep ? `relaying to ${describeRoute(relay.route)}` : `mail stored ${dataDir === undefined ? "in memory" : `in ${join(dataDir, MAILBOX_FILE_NAME)}`}${relay ? ` and relayed to ${describeRoute(relay.route)}` : ""}`}\n`,
+      `smtpkit ${version} serving ${where}${api ? `, API http://${http?.host}:${api.port}` : ""}; ${relay && !relay.keep ? `relaying to ${describeRoute(relay.route)}` : `mail stored ${dataDir === undefined ? "in memory" : `in ${join(dataDir, MAILBOX_FILE_NAME)}`}${relay ? ` and relayed to ${describeRoute(relay.route)}` : ""}`}\n`,
     );
   }
 
@@ -256,7 +256,7 @@ async function startApi(
     host: http.host,
     port: http.port,
     store,
-    version: pkg.version,
+    version: version,
     getChaos: () => chaos.current,
     onChaos: (settings) => chaos.set(settings),
     ...(relay ? { onRelease: (raw, mailFrom, to) => relay.release(raw, mailFrom, to) } : {}),
