@@ -33,7 +33,6 @@ import type { ClientTlsOptions } from "../net/tls-upgrade.ts";
 import { type ClientErrorStage, networkError, SmtpClientError } from "./errors.ts";
 import { PreparedMessage } from "./prepared-message.ts";
 import { type ClientTimeouts, resolveTimeouts, timeoutFor } from "./timeouts.ts";
-import { boundedHandshake } from "./tls-handshake.ts";
 import { type MessageTraits, planTransaction } from "./transaction-plan.ts";
 import type { ClientTranscriptLine } from "./transcript.ts";
 
@@ -571,6 +570,8 @@ export class SmtpClient {
     this.idleMs = -1;
     let info: TlsInfo;
     try {
+      // Loaded here, not with the client: a plain-text send does not carry it.
+      const { boundedHandshake } = await import("./tls-handshake.ts");
       info = await boundedHandshake(
         this.connection.startTls({ servername: this.options.host, ...this.options.tls }),
         this.connection,

@@ -28,8 +28,6 @@ export interface Route {
   client: Omit<ClientOptions, "host" | "port">;
   /** The flags it came from; the password (flags.secret) is read only when a connection needs it. */
   flags: ConnectionFlags;
-  /** The port MX hosts are reached on: 25, unless the SMTPKIT_MX_PORT test hook says otherwise. */
-  mxPort: number;
 }
 
 async function readStdin(): Promise<Uint8Array> {
@@ -126,7 +124,7 @@ export async function resolveRoute(options: Options, account: Account | undefine
   };
   if (flags.family) client.family = flags.family;
   if (flags.timeoutSeconds !== undefined) client.timeouts = uniformTimeouts(flags.timeoutSeconds * 1000);
-  return { server: flags.server, dns: flags.dns, client, flags, mxPort: mxPortFromEnvironment() };
+  return { server: flags.server, dns: flags.dns, client, flags };
 }
 
 /** The password is read only now, when a connection will use it (and secret.ts loads only then). */
@@ -321,13 +319,15 @@ export async function deliver(
     import("../client/mx-delivery.ts"),
   ]);
   const resolver = createResolver(route.dns);
+  // 25, unless the SMTPKIT_MX_PORT test hook says otherwise (read only here: a smarthost needs no port of it).
+  const mxPort = mxPortFromEnvironment();
   const groups = groupByDomain(envelope.recipients);
   return Promise.all(
     [...groups].map(([domain, recipients]) =>
       deliverToDomain(domain, { ...envelope, recipients }, message, resolver, (host) => ({
         ...route.client,
         host,
-        port: route.mxPort,
+        port: mxPort,
       })),
     ),
   );

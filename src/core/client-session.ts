@@ -212,8 +212,9 @@ export class ClientSession {
   private readonly transcript: ((line: TranscriptLine) => void) | undefined;
   private readonly transcriptBody: boolean;
   private transcriptCarry = "";
-  private readonly transcriptDecoder = new TextDecoder("utf-8");
-  private readonly bodyDecoder = new TextDecoder("utf-8");
+  /** Made with the first transcript line: a session without a transcript needs neither. */
+  private transcriptDecoder: TextDecoder | undefined;
+  private bodyDecoder: TextDecoder | undefined;
 
   constructor(options: ClientSessionOptions = {}) {
     this.encrypted = options.tls === true;
@@ -558,6 +559,7 @@ export class ClientSession {
       this.info(`message data: ${bytes.length} octets`);
       return;
     }
+    this.bodyDecoder ??= new TextDecoder("utf-8");
     const text = typeof bytes === "string" ? bytes : this.bodyDecoder.decode(bytes);
     for (const line of text.split("\r\n").slice(0, text.endsWith("\r\n") ? -1 : undefined))
       this.traceSent(line);
@@ -572,6 +574,7 @@ export class ClientSession {
   }
 
   private traceReceived(bytes: Uint8Array): void {
+    this.transcriptDecoder ??= new TextDecoder("utf-8");
     const text = this.transcriptCarry + this.transcriptDecoder.decode(bytes, { stream: true });
     const lines = text.split("\n");
     this.transcriptCarry = lines.pop() ?? "";

@@ -1,17 +1,37 @@
 import type { Socket, SocketHandler, TLSOptions, TLSUpgradeOptions } from "bun";
 import { formatEndpoint } from "./endpoint.ts";
 import { errorCode, isVerifyErrorCode, NetError, toNetError } from "./net-error.ts";
-import { type NativeTlsSocket, type TlsInfo, tlsInfoOf } from "./tls-info.ts";
-import {
-  type ClientTlsOptions,
-  clientTlsOptions,
-  handshakeError,
-  type ServerTlsOptions,
-  verifiedOrThrow,
-} from "./tls-upgrade.ts";
+import type { NativeTlsSocket, TlsInfo } from "./tls-info.ts";
+import type { ClientTlsOptions, ServerTlsOptions } from "./tls-upgrade.ts";
 
 export type { CertificateInfo, TlsInfo } from "./tls-info.ts";
 export type { ClientTlsOptions, ServerTlsOptions } from "./tls-upgrade.ts";
+
+/** What a handshake needs: tls-info.ts and tls-upgrade.ts. */
+type TlsCode = typeof import("./tls-info.ts") & typeof import("./tls-upgrade.ts");
+
+let tlsCode: TlsCode | undefined;
+
+/**
+ * Loads the TLS code, once. A plain-text connection never needs it, so a one-message `send` to a
+ * local relay does not load it at start-up (each KB of code loaded costs it about 0.1 ms, see
+ * docs/performance.md). A client's startTls() loads it itself, since the server sends nothing
+ * before our ClientHello; a server must have it loaded before it answers STARTTLS, or the
+ * ClientHello could arrive meanwhile and be discarded with the plaintext: startSmtpServer and
+ * listen() load it when they are given a certificate.
+ */
+export async function loadTlsCode(): Promise<TlsCode> {
+  if (tlsCode === undefined) {
+    const [info, upgrade] = await Promise.all([import("./tls-info.ts"), import("./tls-upgrade.ts")]);
+    tlsCode = { ...info, ...upgrade };
+  }
+  return tlsCode;
+}
+
+function loadedTlsCode(): TlsCode {
+  if (tlsCode === undefined) throw new Error("TLS used before loadTlsCode() finished");
+  return tlsCode;
+}
 
 /**
  * One TCP connection, plain or TLS, as the client and server drivers see it. Chunks are handed on
@@ -218,6 +238,7 @@ export class SocketConnection implements Connection {
   }
 
   async startTls(options: ClientTlsOptions | ServerTlsOptions): Promise<TlsInfo> {
+    const code = tlsCode ?? (this.role === "server" ? loadedTlsCode() : await loadTlsCode());
     if (this.#tls !== undefined || this.#handshake !== undefined) {
       throw new Error(`${this.description}: TLS is already active`);
     }
@@ -234,7 +255,7 @@ export class SocketConnection implements Connection {
     const handshake = this.#expectHandshake(server ? undefined : options);
     const tls: TLSOptions = server
       ? { cert: options.cert, key: options.key }
-      : clientTlsOptions(options, this.peerName);
+      : code.clientTlsOptions(options, this.peerName);
     // `isServer` is missing from Bun's types but needed: without it the upgrade acts as a client.
     const upgrade: TLSUpgradeOptions<SocketConnection | undefined> & { isServer: boolean } = {
       data: this,
@@ -423,6 +444,7 @@ export class SocketConnection implements Connection {
       this.destroy();
       return;
     }
+    const { tlsInfoOf, verifiedOrThrow } = loadedTlsCode();
     try {
       const info = tlsInfoOf(socket as unknown as NativeTlsSocket, verifyError, pending.client);
       if (pending.client !== undefined && !pending.client.insecure)
@@ -447,7 +469,7 @@ export class SocketConnection implements Connection {
     if (socket !== this.#socket) return;
     this.#closeError ??=
       this.#handshake !== undefined
-        ? handshakeError(error, this.description)
+        ? loadedTlsCode().handshakeError(error, this.description)
         : toNetError(error, this.description);
   }
 

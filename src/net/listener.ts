@@ -1,5 +1,5 @@
 import type { TCPSocketListener } from "bun";
-import { type Connection, SocketConnection } from "./connection.ts";
+import { type Connection, loadTlsCode, SocketConnection } from "./connection.ts";
 import { formatEndpoint } from "./endpoint.ts";
 import { errorCode, NetError } from "./net-error.ts";
 import type { ServerTlsOptions } from "./tls-upgrade.ts";
@@ -49,7 +49,13 @@ function listenError(error: unknown, host: string, port: number): Error {
   return new Error(`cannot listen on ${where}: ${reason}`, { cause: error });
 }
 
-export function listen(options: ListenOptions): Promise<Listener> {
+/** Listens; with a certificate, once the TLS code is loaded (see loadTlsCode). */
+export async function listen(options: ListenOptions): Promise<Listener> {
+  if (options.tls !== undefined) await loadTlsCode();
+  return bind(options);
+}
+
+function bind(options: ListenOptions): Promise<Listener> {
   const open = new Set<SocketConnection>();
   let allClosed: (() => void) | undefined;
   const release = (connection: SocketConnection) => {

@@ -1,8 +1,9 @@
-import { type Connection, SocketConnection } from "./connection.ts";
+import type { TLSOptions } from "bun";
+import { type Connection, loadTlsCode, SocketConnection } from "./connection.ts";
 import type { Resolver } from "./dns.ts";
 import { formatEndpoint, ipVersion } from "./endpoint.ts";
 import { NetError, toNetError } from "./net-error.ts";
-import { type ClientTlsOptions, clientTlsOptions } from "./tls-upgrade.ts";
+import type { ClientTlsOptions } from "./tls-upgrade.ts";
 
 export interface ConnectOptions {
   /** A host name or an IP address. */
@@ -23,11 +24,13 @@ export interface ConnectOptions {
 /** RFC 5321 §4.5.3.2 sets no connect timeout; this bounds a black-holed address (SYNs unanswered). */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
 
+/** `tlsOptions`: Bun's options for implicit TLS, built by connect() once the TLS code is loaded. */
 function connectAddress(
   address: string,
   name: string,
   options: ConnectOptions,
   timeoutMs: number,
+  tlsOptions?: TLSOptions,
 ): Promise<SocketConnection> {
   const what =
     address === name
@@ -61,7 +64,7 @@ function connectAddress(
       hostname: address,
       port: options.port,
       data: undefined,
-      ...(tls === undefined ? {} : { tls: clientTlsOptions(tls, name) }),
+      ...(tlsOptions === undefined ? {} : { tls: tlsOptions }),
       socket: {
         ...SocketConnection.handlers,
         open: (socket) => {
@@ -93,21 +96,25 @@ function connectAddress(
  */
 export async function connect(options: ConnectOptions): Promise<Connection> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-  if (ipVersion(options.host) !== 0) return connectAddress(options.host, options.host, options, timeoutMs);
+  const tls =
+    options.tls === undefined ? undefined : (await loadTlsCode()).clientTlsOptions(options.tls, options.host);
+  if (ipVersion(options.host) !== 0)
+    return connectAddress(options.host, options.host, options, timeoutMs, tls);
   if (options.resolver === undefined) {
-    if (options.family === undefined) return connectAddress(options.host, options.host, options, timeoutMs);
+    if (options.family === undefined)
+      return connectAddress(options.host, options.host, options, timeoutMs, tls);
     // Bun.connect takes no address family: the system resolver picks the address for -4/-6.
     const { lookup } = await import("node:dns/promises");
     const found = await lookup(options.host, { family: options.family }).catch((error: unknown) => {
       throw toNetError(error, `connection to ${formatEndpoint(options.host, options.port)}`);
     });
-    return connectAddress(found.address, options.host, options, timeoutMs);
+    return connectAddress(found.address, options.host, options, timeoutMs, tls);
   }
   const addresses = await options.resolver.resolveAddresses(options.host, options.family);
   let lastError: unknown;
   for (const address of addresses) {
     try {
-      return await connectAddress(address, options.host, options, timeoutMs);
+      return await connectAddress(address, options.host, options, timeoutMs, tls);
     } catch (error) {
       // A certificate problem is the host's, not the address's: another address will not fix it.
       if (error instanceof NetError && error.kind === "tls-verify") throw error;

@@ -10,7 +10,7 @@ import { cramMd5Challenge } from "../core/auth-server.ts";
 import { formatReply } from "../core/reply-format.ts";
 import { ClosingReplies } from "../core/server-replies.ts";
 import { ServerSession, type ServerSessionOptions } from "../core/server-session.ts";
-import type { Connection, ServerTlsOptions } from "../net/connection.ts";
+import { type Connection, loadTlsCode, type ServerTlsOptions } from "../net/connection.ts";
 import { type Listener, listen } from "../net/listener.ts";
 import type { Backend, SessionInfo } from "./backend.ts";
 import { ServerConnection } from "./server-connection.ts";
@@ -95,6 +95,8 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
   const hostname = options.hostname ?? systemHostname();
   const addresses = options.listen ?? [{ host: "127.0.0.1", port: 1025 }];
   const tls = options.tls;
+  // Loaded before any STARTTLS can be answered (see loadTlsCode).
+  if (tls !== undefined) await loadTlsCode();
   for (const address of addresses) {
     if (address.implicitTls === true && tls === undefined) {
       throw new Error(`implicit TLS on ${address.host}:${address.port} needs a certificate and key`);

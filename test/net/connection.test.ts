@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { type Connection, SocketConnection, type TlsInfo } from "../../src/net/connection.ts";
+import { type Connection, loadTlsCode, SocketConnection, type TlsInfo } from "../../src/net/connection.ts";
 import { type Listener, listen } from "../../src/net/listener.ts";
 import { NetError } from "../../src/net/net-error.ts";
 import { connect } from "../../src/net/tcp-client.ts";
@@ -10,6 +10,8 @@ const cleanups: (() => unknown)[] = [];
 
 beforeAll(async () => {
   pki = await createTestPki();
+  // These tests drive the server side of STARTTLS themselves, as startSmtpServer would after loading it.
+  await loadTlsCode();
 });
 
 afterEach(async () => {
