@@ -8,7 +8,7 @@ export type OptionValue = string | number | boolean | Array<string | number> | u
 export function listOption(value: OptionValue, splitCommas = true): string[] {
   if (value === undefined || value === false) return [];
   const values = Array.isArray(value) ? value : [value];
-  // A loop, not flatMap: flatMap's first call costs about 0.4 ms of every `send` (compiled binary).
+  // A loop, not flatMap: flatMap's first call takes 0.3-0.5 ms in a small compiled program.
   const strings: string[] = [];
   for (const v of values) {
     if (splitCommas) strings.push(...splitAddressList(String(v)));

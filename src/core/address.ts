@@ -181,7 +181,7 @@ export function parseDomain(text: string, opts: AddressOptions = {}): string {
   }
   for (const label of text.split(".")) {
     if (label === "") throw new AddressError(`empty label in the domain ${JSON.stringify(text)}`);
-    // By code unit, not for-of: the string iterator's first use costs a `send` 0.05-0.2 ms, and
+    // By code unit, not for-of: the string iterator's first use takes 0.05-0.2 ms (compiled), and
     // only ASCII (one unit) is ever described.
     for (let i = 0; i < label.length; i++) {
       const c = label.charCodeAt(i);

@@ -153,8 +153,9 @@ function mailbox(tokens: Token[], input: string): AddressSpec {
 
 /**
  * Text the tokenizer reads as one atom and nothing else: no white space, none of `"(),:;<>`, no
- * "[". Such text is one bare address, `-t ana@example.com`, and needs none of the parser: its first
- * run costs a one-message `send` about 0.5 ms (measured in the compiled binary).
+ * "[". Such text is one bare address, `-t ana@example.com`, and needs none of the parser, whose
+ * first run takes about 0.5 ms in a small compiled program (in a whole send: 2 heap blocks fewer,
+ * the time within the noise).
  */
 function isOneAtom(input: string): boolean {
   if (input === "") return false;

@@ -162,8 +162,7 @@ function atomWord(word: string): boolean {
  */
 export function encodeUnstructured(text: string): string {
   if (text === "") return "";
-  // What encodeRuns would leave as it is, found without its bookkeeping, whose first run costs a
-  // one-message `send` about 0.1 ms.
+  // What encodeRuns would leave as it is, found without its bookkeeping and its first-run cost.
   if (text.split(" ").every(plainTextWord)) return text;
   return encodeRuns(text, "text", plainTextWord);
 }

@@ -335,7 +335,7 @@ export function buildMessage(spec: MessageSpec, opts: BuildOptions): BuiltMessag
   // A caller header takes the place of the generated one of its name; new names go before MIME-Version.
   const generatedNames = generated.map(key);
   const extra = custom.filter((c) => !generatedNames.includes(key(c)));
-  // A loop, not flatMap: flatMap's first call costs about 0.4 ms of every `send` (compiled binary).
+  // A loop, not flatMap: flatMap's first call takes 0.3-0.5 ms in a small compiled program.
   const fields: Field[] = [];
   for (const f of generated) {
     const own = custom.filter((c) => key(c) === key(f));
