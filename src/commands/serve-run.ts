@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { createSecureContext } from "node:tls";
 import { version } from "../../package.json" with { type: "json" };
 import type { Envelope } from "../core/envelope.ts";
+import { DEFAULT_MAX_SIZE } from "../core/server-session.ts";
 import { ChaosSettingsError, parseDelaySpec, parseFailSpec } from "../http/chaos.ts";
 import type { HttpApi } from "../http/start-http-api.ts";
 import type { ServerTlsOptions } from "../net/connection.ts";
@@ -16,6 +17,7 @@ import { messageLogLine } from "../serve/message-log.ts";
 import type { Backend, SessionInfo } from "../server/backend.ts";
 import { type ListenAddress, startSmtpServer } from "../server/smtp-server.ts";
 import { MAILBOX_FILE_NAME, openStore } from "../store/open-store.ts";
+import type { StagedMessage, StoredEnvelope } from "../store/types.ts";
 import { CliError, ExitCode, UsageError } from "./exit-codes.ts";
 import {
   hostPort,
@@ -131,6 +133,7 @@ export async function runServe(options: Options): Promise<void> {
   const http = httpText === "off" ? undefined : hostPort(httpText, "--http", 8025);
   const maxAge = stringOption(opt(options, "maxAge"));
   const maxSizeText = stringOption(opt(options, "maxSize"));
+  const maxSize = maxSizeText === undefined ? DEFAULT_MAX_SIZE : parseSize(maxSizeText, "--max-size");
   const chaos = chaosFromFlags(options);
   const authUsersPath = stringOption(opt(options, "authUsers"));
   const users = authUsersPath === undefined ? undefined : await loadAuthUsers(authUsersPath);
@@ -159,6 +162,10 @@ export async function runServe(options: Options): Promise<void> {
           checkedAuth: users !== undefined,
           ...(quiet ? {} : { log: (line: string) => process.stderr.write(`${line}\n`) }),
         });
+  const onStored = quiet
+    ? undefined
+    : (id: string, raw: Uint8Array | StagedMessage, envelope: StoredEnvelope) =>
+        print(messageLogLine(id, raw, envelope, new Date(), logJson));
   const catcher: Backend = catcherBackend({
     store,
     hostname,
@@ -171,9 +178,7 @@ export async function runServe(options: Options): Promise<void> {
           keep: relay.keep,
         }
       : {}),
-    ...(quiet
-      ? {}
-      : { onStored: (id, raw, envelope) => print(messageLogLine(id, raw, envelope, new Date(), logJson)) }),
+    ...(onStored ? { onStored } : {}),
   });
 
   const backend = relay ? relay.guard(catcher) : catcher;
@@ -182,7 +187,7 @@ export async function runServe(options: Options): Promise<void> {
     hostname,
     listen,
     ...(tls ? { tls } : {}),
-    ...(maxSizeText === undefined ? {} : { maxSize: parseSize(maxSizeText, "--max-size") }),
+    maxSize,
     maxRecipients: numberOption(opt(options, "maxRecipients"), "--max-recipients", 1),
     maxConnections: numberOption(opt(options, "maxConnections"), "--max-connections"),
     maxConnectionsPerIp: numberOption(opt(options, "maxConnectionsPerIp"), "--max-connections-per-ip"),
@@ -197,7 +202,7 @@ export async function runServe(options: Options): Promise<void> {
   });
 
   const api = http
-    ? await startApi(http, store, chaos, relay).catch(async (error: Error) => {
+    ? await startApi(http, store, { chaos, relay, maxSize, onStored }).catch(async (error: Error) => {
         await server.close(0);
         store.close();
         throw new CliError(
@@ -248,9 +253,14 @@ function describeRoute(route: QueueRoute): string {
 async function startApi(
   http: { host: string; port: number },
   store: ReturnType<typeof openStore>,
-  chaos: Chaos,
-  relay: Relay | undefined,
+  wiring: {
+    chaos: Chaos;
+    relay: Relay | undefined;
+    maxSize: number;
+    onStored: ((id: string, raw: Uint8Array, envelope: StoredEnvelope) => void) | undefined;
+  },
 ): Promise<HttpApi> {
+  const { chaos, relay, maxSize, onStored } = wiring;
   const { startHttpApi } = await import("../http/start-http-api.ts");
   return startHttpApi({
     host: http.host,
@@ -260,5 +270,7 @@ async function startApi(
     getChaos: () => chaos.current,
     onChaos: (settings) => chaos.set(settings),
     ...(relay ? { onRelease: (raw, mailFrom, to) => relay.release(raw, mailFrom, to) } : {}),
+    maxSize,
+    ...(onStored ? { onStored } : {}),
   });
 }

@@ -57,26 +57,26 @@ export function registerMessageRoutes(router: Router, store: MessageStore): void
       return ok();
     })
     .on("GET", "/api/v1/message/:id", async (route) => {
-      const summary = await summaryOf(store, route);
+      const summary = await messageSummary(store, route);
       const message = await mailpitMessageOf(store, summary);
       // Mailpit marks a message read when its summary is fetched.
       await store.markRead({ ids: [summary.id] }, true);
       return json(message);
     })
     .on("GET", "/api/v1/message/:id/raw", async (route) => {
-      const id = (await summaryOf(store, route)).id;
+      const id = (await messageSummary(store, route)).id;
       const headers: Record<string, string> = { "Content-Type": "text/plain; charset=utf-8" };
       if (route.url.searchParams.get("dl") === "1")
         headers["Content-Disposition"] = `attachment; filename="${id}.eml"`;
-      return new Response(await rawOf(store, id), { headers });
+      return new Response(await rawMessage(store, id), { headers });
     })
     .on("GET", "/api/v1/message/:id/headers", async (route) => {
-      const id = (await summaryOf(store, route)).id;
-      return json(toMailpitHeaders(await rawOf(store, id)));
+      const id = (await messageSummary(store, route)).id;
+      return json(toMailpitHeaders(await rawMessage(store, id)));
     })
     .on("GET", "/api/v1/message/:id/part/:partId", async (route) => {
-      const id = (await summaryOf(store, route)).id;
-      const parsed = await parseMessage(await rawOf(store, id));
+      const id = (await messageSummary(store, route)).id;
+      const parsed = await parseMessage(await rawMessage(store, id));
       const part = parsed.parts.find((candidate) => candidate.partId === route.params.partId);
       if (!part) throw new HttpError(HttpStatus.notFound, "part not found");
       return new Response(part.content, {
@@ -90,7 +90,7 @@ export async function mailpitMessageOf(
   store: MessageStore,
   summary: MessageSummary,
 ): Promise<MailpitMessage> {
-  const raw = await rawOf(store, summary.id);
+  const raw = await rawMessage(store, summary.id);
   return toMailpitMessage(summary, await parseMessage(raw), raw);
 }
 
@@ -116,7 +116,7 @@ function partHeaders(contentType: string, fileName: string): Record<string, stri
 }
 
 /** The message the route names; `latest` is the newest, or the newest matching `?query=`. */
-async function summaryOf(store: MessageStore, { params, url }: RouteRequest) {
+export async function messageSummary(store: MessageStore, { params, url }: RouteRequest) {
   const id = params.id ?? "";
   const summary =
     id === "latest"
@@ -128,7 +128,7 @@ async function summaryOf(store: MessageStore, { params, url }: RouteRequest) {
   return summary;
 }
 
-async function rawOf(store: MessageStore, id: string): Promise<Uint8Array> {
+export async function rawMessage(store: MessageStore, id: string): Promise<Uint8Array> {
   const raw = await store.raw(id);
   if (!raw) throw new HttpError(HttpStatus.notFound, "message not found");
   return raw;

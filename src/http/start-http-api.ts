@@ -7,15 +7,20 @@ import { registerMessageRoutes } from "./message-routes.ts";
 import { type ReleaseHook, registerReleaseRoute } from "./release-route.ts";
 import { errorResponse, HttpError, HttpStatus } from "./responses.ts";
 import { Router } from "./router.ts";
+import { registerSendRoute, type SendRouteOptions } from "./send-route.ts";
 import { registerStatusRoutes, type SmtpStats } from "./status-routes.ts";
+import { registerViewRoutes } from "./view-routes.ts";
 import { registerWaitRoute } from "./wait-route.ts";
 
 /** Loopback unless asked otherwise: the API shows every caught message to whoever can reach it. */
 export const DEFAULT_HTTP_HOST = "127.0.0.1";
 /** The port Mailpit and MailHog taught people. */
 export const DEFAULT_HTTP_PORT = 8025;
-/** No endpoint takes more than a list of IDs or chaos settings. */
-export const MAX_REQUEST_BODY_BYTES = 1024 * 1024;
+/**
+ * The largest request is a message for POST /api/v1/send, its attachments in base64: room for
+ * serve's default --max-size of 25 MiB once encoded (4/3), and the JSON around it.
+ */
+export const MAX_REQUEST_BODY_BYTES = 36 * 1024 * 1024;
 /** Idle keep-alive connections close after this; held requests (wait, events) lift it. */
 const IDLE_TIMEOUT_SECONDS = 30;
 
@@ -28,6 +33,10 @@ export interface HttpApiOptions extends ChaosHooks {
   getSmtpStats?: () => SmtpStats;
   /** POST /api/v1/message/{ID}/release; without it the endpoint answers 400 (no relay). */
   onRelease?: ReleaseHook;
+  /** Largest message POST /api/v1/send stores (serve's --max-size); 0 or absent for no limit. */
+  maxSize?: number;
+  /** Told about each message POST /api/v1/send stored. */
+  onStored?: SendRouteOptions["onStored"];
 }
 
 export interface HttpApi {
@@ -57,6 +66,12 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
   });
   registerChaosRoute(router, { onChaos: options.onChaos, getChaos: options.getChaos });
   registerReleaseRoute(router, options.store, options.onRelease);
+  registerViewRoutes(router, options.store);
+  registerSendRoute(router, options.store, {
+    clientAddress: (request) => server?.requestIP(request)?.address ?? "",
+    maxSize: options.maxSize ?? 0,
+    onStored: options.onStored,
+  });
 
   server = Bun.serve({
     hostname: options.host ?? DEFAULT_HTTP_HOST,

@@ -8,6 +8,7 @@ import type { Transporter } from "nodemailer";
 import { createTransport } from "nodemailer";
 import MailComposer from "nodemailer/lib/mail-composer";
 import { LOOPBACK } from "./peers/ports.ts";
+import { headerValues, parseWithPythonEmail, partBytes } from "./peers/python-email.ts";
 import { runSwaks } from "./peers/swaks.ts";
 import { type ServeProcess, splitReceived, startServe } from "./serve-process.ts";
 
@@ -189,6 +190,38 @@ describe("mailpit-api against serve", () => {
       "b@b.test",
     ]);
     expect(accepted.exitCode).toBe(0);
+  });
+
+  test("sendMessage: serve builds the message, stores it, prints its line; Python's email package reads it", async () => {
+    const attachment = new Uint8Array(256).map((_, i) => i);
+    const { ID } = await mailpit.sendMessage({
+      From: { Email: "app@example.com", Name: "Ứng dụng" },
+      To: [{ Email: "ana@example.com", Name: "Ana" }],
+      Bcc: ["audit@example.com"],
+      Subject: "Đơn hàng 42 ✓",
+      Text: "Cảm ơn!",
+      HTML: "<p>Cảm ơn!</p>",
+      Attachments: [{ Filename: "bytes.bin", Content: attachment.toBase64() }],
+    });
+    expect(serve.output()).toContain(
+      `app@example.com -> ana@example.com, audit@example.com  "Đơn hàng 42 ✓"`,
+    );
+    const parsed = await parseWithPythonEmail(await serve.raw(ID));
+    expect(parsed.defects).toEqual([]);
+    expect(parsed.sevenBit).toBe(true);
+    expect(parsed.structure).toBe(
+      "multipart/mixed(multipart/alternative(text/plain,text/html),application/octet-stream)",
+    );
+    expect(headerValues(parsed, "Subject")).toEqual(["Đơn hàng 42 ✓"]);
+    expect(headerValues(parsed, "From")).toEqual(["Ứng dụng <app@example.com>"]);
+    expect(headerValues(parsed, "Bcc")).toEqual([]);
+    expect(parsed.parts[0]?.text?.trimEnd()).toBe("Cảm ơn!");
+    expect(parsed.parts[2]?.filename).toBe("bytes.bin");
+    expect(partBytes(parsed.parts[2] ?? parsed.parts[0]!)).toEqual(attachment);
+    expect((await mailpit.renderMessageHTML(ID)).trimEnd()).toBe("<p>Cảm ơn!</p>");
+    expect(
+      (await mailpit.searchMessages({ query: "bcc:audit@example.com" })).messages.map((m) => m.ID),
+    ).toEqual([ID]);
   });
 
   test("deleteMessagesBySearch, deleteMessages by ID, then all", async () => {
