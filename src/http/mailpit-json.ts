@@ -104,14 +104,15 @@ export function toMailpitSummary(summary: MessageSummary): MailpitMessageSummary
     Subject: summary.subject,
     Created: goTime(summary.created),
     Username: summary.envelope.authUser ?? "",
-    Tags: [],
+    Tags: summary.tags,
     Size: summary.size,
     Attachments: summary.attachments,
     Snippet: summary.snippet,
   };
 }
 
-export function toMailpitPage(page: MessagePage): MailpitMessagesSummary {
+/** `tags`: every tag in the mailbox, as Mailpit lists them beside a page. */
+export function toMailpitPage(page: MessagePage, tags: string[]): MailpitMessagesSummary {
   return {
     total: page.total,
     unread: page.unread,
@@ -119,7 +120,7 @@ export function toMailpitPage(page: MessagePage): MailpitMessagesSummary {
     messages_count: page.matched,
     messages_unread: page.matchedUnread,
     start: page.start,
-    tags: [],
+    tags,
     messages: page.messages.map(toMailpitSummary),
   };
 }
@@ -165,7 +166,7 @@ export function toMailpitMessage(
       HeaderPost: headerValue(fields, "List-Unsubscribe-Post") ?? "",
     },
     Date: goTime(summary.date ?? summary.created),
-    Tags: [],
+    Tags: summary.tags,
     Username: summary.envelope.authUser ?? "",
     Text: parsed.text,
     HTML: parsed.html,

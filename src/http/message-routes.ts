@@ -6,7 +6,7 @@ import {
   SearchQueryError,
 } from "../store/types.ts";
 import { type MailpitMessage, toMailpitHeaders, toMailpitMessage, toMailpitPage } from "./mailpit-json.ts";
-import { HttpError, HttpStatus, json, ok, readJson } from "./responses.ts";
+import { badRequest, HttpError, HttpStatus, json, ok, readJson } from "./responses.ts";
 import type { RouteRequest, Router } from "./router.ts";
 
 /** Mailpit's default page size for /messages and /search. */
@@ -17,7 +17,7 @@ export function registerMessageRoutes(router: Router, store: MessageStore): void
   router
     .on("GET", "/api/v1/messages", async ({ url }) => {
       const { start, limit } = paging(url);
-      return json(toMailpitPage(await store.list({ start, limit })));
+      return json(toMailpitPage(await store.list({ start, limit }), await tagNames(store)));
     })
     .on("DELETE", "/api/v1/messages", async ({ request }) => {
       const body = objectBody(await readJson(request));
@@ -48,7 +48,8 @@ export function registerMessageRoutes(router: Router, store: MessageStore): void
       const query = requiredQuery(url);
       const { start, limit } = paging(url);
       const tz = url.searchParams.get("tz") ?? undefined;
-      return json(toMailpitPage(await searching(() => store.search(query, { start, limit, tz }))));
+      const page = await searching(() => store.search(query, { start, limit, tz }));
+      return json(toMailpitPage(page, await tagNames(store)));
     })
     .on("DELETE", "/api/v1/search", async ({ url }) => {
       const query = requiredQuery(url);
@@ -83,6 +84,10 @@ export function registerMessageRoutes(router: Router, store: MessageStore): void
         headers: partHeaders(part.contentType, part.fileName || part.contentId),
       });
     });
+}
+
+async function tagNames(store: MessageStore): Promise<string[]> {
+  return (await store.tags()).map((count) => count.tag);
 }
 
 /** The full Mailpit Message for a stored message: its MIME structure parsed now, not at arrival. */
@@ -166,21 +171,17 @@ export async function searching<T>(call: () => Promise<T>): Promise<T> {
   }
 }
 
-function objectBody(body: unknown): Record<string, unknown> | undefined {
+export function objectBody(body: unknown): Record<string, unknown> | undefined {
   if (body === undefined || body === null) return undefined;
   if (typeof body !== "object" || Array.isArray(body))
     throw badRequest("the request body must be a JSON object");
   return body as Record<string, unknown>;
 }
 
-function idsOf(body: Record<string, unknown> | undefined): string[] | undefined {
+export function idsOf(body: Record<string, unknown> | undefined): string[] | undefined {
   const ids = body?.IDs;
   if (ids === undefined || ids === null) return undefined;
   if (!Array.isArray(ids) || !ids.every((id) => typeof id === "string"))
     throw badRequest("IDs must be an array of strings");
   return ids;
-}
-
-function badRequest(message: string): HttpError {
-  return new HttpError(HttpStatus.badRequest, message);
 }

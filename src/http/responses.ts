@@ -22,6 +22,11 @@ export class HttpError extends Error {
   }
 }
 
+/** A 400 with this message. */
+export function badRequest(message: string): HttpError {
+  return new HttpError(HttpStatus.badRequest, message);
+}
+
 export function json(body: unknown, status: number = HttpStatus.ok): Response {
   return new Response(JSON.stringify(body), {
     status,

@@ -14,8 +14,9 @@ import {
 } from "../mime/message-builder.ts";
 import { uniqueToken } from "../mime/unique-token.ts";
 import { isAscii } from "../mime/utf8.ts";
+import { cleanTags } from "../store/tags.ts";
 import type { MessageStore, StoredEnvelope } from "../store/types.ts";
-import { HttpError, HttpStatus, json, readJson } from "./responses.ts";
+import { badRequest, json, readJson } from "./responses.ts";
 import type { Router } from "./router.ts";
 
 export interface SendRouteOptions {
@@ -78,8 +79,10 @@ function sendSpec(body: Json): { spec: MessageSpec; envelopeTo: string[] } {
   const cc = mailboxes(body.Cc, "Cc");
   const bcc = strings(body.Bcc, "Bcc").map((address) => checkedAddress(address, "Bcc"));
   if (to.length + cc.length + bcc.length === 0) throw badRequest("no recipient: give To, Cc or Bcc");
-  const tags = strings(body.Tags, "Tags");
-  if (tags.length > 0) throw badRequest("Tags are not supported by smtpkit serve; send without them");
+  // As Mailpit: the tags travel in an X-Tags header, which the store reads as for mail by SMTP.
+  const tags = cleanTags(strings(body.Tags, "Tags"));
+  const extraHeaders = headers(body.Headers);
+  if (tags.length > 0) extraHeaders.push(["X-Tags", tags.join(", ")]);
   const spec: MessageSpec = {
     from,
     to,
@@ -89,7 +92,7 @@ function sendSpec(body: Json): { spec: MessageSpec; envelopeTo: string[] } {
     text: optionalString(body.Text, "Text"),
     html: optionalString(body.HTML, "HTML"),
     attachments: attachments(body.Attachments),
-    headers: headers(body.Headers),
+    headers: extraHeaders,
   };
   return { spec, envelopeTo: [...to, ...cc].map((m) => m.address).concat(bcc) };
 }
@@ -172,8 +175,4 @@ function optionalString(value: unknown, field: string): string | undefined {
 
 function isObject(value: unknown): value is Json {
   return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function badRequest(message: string): HttpError {
-  return new HttpError(HttpStatus.badRequest, message);
 }

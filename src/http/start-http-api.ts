@@ -9,6 +9,7 @@ import { errorResponse, HttpError, HttpStatus } from "./responses.ts";
 import { Router } from "./router.ts";
 import { registerSendRoute, type SendRouteOptions } from "./send-route.ts";
 import { registerStatusRoutes, type SmtpStats } from "./status-routes.ts";
+import { registerTagRoutes } from "./tag-routes.ts";
 import { registerViewRoutes } from "./view-routes.ts";
 import { registerWaitRoute } from "./wait-route.ts";
 
@@ -67,6 +68,7 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
   registerChaosRoute(router, { onChaos: options.onChaos, getChaos: options.getChaos });
   registerReleaseRoute(router, options.store, options.onRelease);
   registerViewRoutes(router, options.store);
+  registerTagRoutes(router, options.store);
   registerSendRoute(router, options.store, {
     clientAddress: (request) => server?.requestIP(request)?.address ?? "",
     maxSize: options.maxSize ?? 0,

@@ -17,7 +17,7 @@ export interface StatusOptions {
 
 /**
  * GET /api/v1/info (Mailpit's AppInformation), /api/v1/webui (its UI configuration),
- * /api/v1/tags (always empty: tags are not kept), /livez and /readyz.
+ * /livez and /readyz.
  */
 export function registerStatusRoutes(router: Router, store: MessageStore, options: StatusOptions): void {
   const startedAt = Date.now();
@@ -34,7 +34,7 @@ export function registerStatusRoutes(router: Router, store: MessageStore, option
         DatabaseSize: stats.sizeBytes,
         Messages: counts.total,
         Unread: counts.unread,
-        Tags: {},
+        Tags: Object.fromEntries((await store.tags()).map((count) => [count.tag, count.messages])),
         RuntimeStats: {
           Uptime: Math.floor((Date.now() - startedAt) / 1000),
           Memory: process.memoryUsage().rss,
@@ -64,7 +64,6 @@ export function registerStatusRoutes(router: Router, store: MessageStore, option
         HideDeleteAllButton: false,
       }),
     )
-    .on("GET", "/api/v1/tags", () => json([]))
     .on(
       "GET",
       "/livez",

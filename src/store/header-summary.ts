@@ -6,6 +6,7 @@ import {
   headerValues,
   parseHeaderFields,
 } from "./header-section.ts";
+import { xTags } from "./tags.ts";
 import type { Mailbox, StoredEnvelope } from "./types.ts";
 
 /** The listing and search fields that come from the header section alone. */
@@ -18,6 +19,8 @@ export interface HeaderSummary {
   bcc: Mailbox[];
   replyTo: Mailbox[];
   date: number | null;
+  /** From the X-Tags header (tags.ts). */
+  tags: string[];
 }
 
 /** Reads the summary fields of a raw message from its header section only. */
@@ -34,6 +37,7 @@ export function summarizeHeaders(raw: Uint8Array, envelope: StoredEnvelope): Hea
     bcc: withHiddenRecipients(addressesOf(fields, "Bcc"), [...to, ...cc], envelope.rcptTo),
     replyTo: addressesOf(fields, "Reply-To"),
     date: dateOf(headerValue(fields, "Date")),
+    tags: xTags(headerValue(fields, "X-Tags")),
   };
 }
 

@@ -87,6 +87,16 @@ const MIGRATIONS: readonly string[] = [
   ALTER TABLE messages_v3 RENAME TO messages;
   CREATE INDEX messages_read ON messages (seq) WHERE read = 1;
   `,
+  // 3 -> 4. Tags (tags.ts), one row per message and tag, names compared without regard to case.
+  // Messages summarized before this version keep no tags from their X-Tags headers.
+  `
+  CREATE TABLE message_tags (
+    seq INTEGER NOT NULL,
+    tag TEXT    NOT NULL COLLATE NOCASE,
+    PRIMARY KEY (seq, tag)
+  ) WITHOUT ROWID;
+  CREATE INDEX message_tags_tag ON message_tags (tag);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -49,9 +49,19 @@ function termCondition(term: SearchTerm): SqlCondition {
     case "inline":
       return { sql: term.present ? "inline > 0" : "inline = 0", params: [] };
     case "tag":
+      // The column compares without regard to case (schema.ts).
+      return negatable(
+        {
+          sql: "EXISTS (SELECT 1 FROM message_tags t WHERE t.seq = m.seq AND t.tag = ?)",
+          params: [term.value],
+        },
+        term.negate,
+      );
     case "tagged":
-      // Tags are not kept (yet): nothing is tagged.
-      return { sql: term.negate ? "1" : "0", params: [] };
+      return negatable(
+        { sql: "EXISTS (SELECT 1 FROM message_tags t WHERE t.seq = m.seq)", params: [] },
+        term.negate,
+      );
     case "received":
       return negatable(
         { sql: term.op === "after" ? "created >= ?" : "created <= ?", params: [term.at] },

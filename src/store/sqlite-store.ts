@@ -12,6 +12,7 @@ import { migrate } from "./schema.ts";
 import { needsBodyIndex, parseSearchQuery } from "./search-query.ts";
 import { type SqlCondition, searchCondition } from "./search-sql.ts";
 import { StagedRaw, stageMessage } from "./staged-message.ts";
+import { cleanTags, compareTags, type TagCount, TagTable } from "./tags.ts";
 import {
   type Mailbox,
   type MessagePage,
@@ -122,6 +123,8 @@ interface SummaryRow {
   attachments: number;
   inline: number;
   snippet: string;
+  /** Newline-separated (a tag holds none); null without tags. */
+  tags: string | null;
 }
 
 interface StoredAddresses {
@@ -141,7 +144,8 @@ const MESSAGES_FROM = `messages m ${SUMMARY_JOIN} ${INDEX_JOIN}`;
 const SUMMARY_COLUMNS = `m.seq AS seq, m.id AS id, m.created AS created, m.read AS read, m.size AS size,
   m.envelope AS envelope, IFNULL(s.message_id, '') AS message_id, IFNULL(s.subject, '') AS subject,
   s.date AS date, s.addresses AS addresses, i.seq IS NOT NULL AS indexed,
-  IFNULL(i.attachments, 0) AS attachments, IFNULL(i.inline, 0) AS inline, IFNULL(i.snippet, '') AS snippet`;
+  IFNULL(i.attachments, 0) AS attachments, IFNULL(i.inline, 0) AS inline, IFNULL(i.snippet, '') AS snippet,
+  (SELECT group_concat(t.tag, char(10)) FROM message_tags t WHERE t.seq = m.seq) AS tags`;
 /** Conditions name columns of the summary or of the body index only when they need that join. */
 const SUMMARY_COLUMN_NAMES =
   /\b(message_id|subject|date|addresses|from_search|to_search|cc_search|bcc_search|reply_to_search|subject_search|header_search)\b/;
@@ -160,6 +164,7 @@ export class SqliteMessageStore implements MessageStore {
   readonly #insertMessage: Statement;
   readonly #insertRaw: Statement;
   readonly #insertSummary: Statement;
+  readonly #tags: TagTable;
   readonly #updateIndex: Statement;
   #total: number;
   #closed = false;
@@ -228,6 +233,7 @@ export class SqliteMessageStore implements MessageStore {
        SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12
        WHERE EXISTS (SELECT 1 FROM messages WHERE seq = ?1 AND id = ?13)`,
     );
+    this.#tags = new TagTable(this.#db);
     this.#insertRaw = this.#db.prepare("INSERT INTO message_raw (seq, raw, in_file) VALUES (?, ?, ?)");
     // A message deleted while it was being parsed gets no index row, even if a new one took its seq.
     this.#updateIndex = this.#db.prepare(
@@ -420,7 +426,10 @@ export class SqliteMessageStore implements MessageStore {
           JSON.stringify(message.envelope),
         );
         const seq = Number(result.lastInsertRowid);
-        if (message.headers) this.#insertSummary.run(...summaryParams(seq, message.id, message.headers));
+        if (message.headers) {
+          this.#insertSummary.run(...summaryParams(seq, message.id, message.headers));
+          this.#tags.add(seq, message.id, message.headers.tags);
+        }
         this.#insertRaw.run(seq, message.inFile ? EMPTY : message.raw, message.inFile ? 1 : 0);
       }
       this.#total += batch.length;
@@ -563,6 +572,32 @@ export class SqliteMessageStore implements MessageStore {
     this.#assertOpen();
     const counts = this.#countWhere({ sql: "1", params: [] });
     return { total: counts.total, unread: counts.unread };
+  }
+
+  /* Tags: every call first summarizes what arrived, so X-Tags headers are applied before the change. */
+
+  async tags(): Promise<TagCount[]> {
+    this.#assertOpen();
+    this.#summarizePending();
+    return this.#tags.counts();
+  }
+
+  async setTags(ids: readonly string[], tags: readonly string[]): Promise<number> {
+    this.#assertOpen();
+    this.#summarizePending();
+    return this.#tags.replace(ids, cleanTags(tags));
+  }
+
+  async renameTag(tag: string, name: string): Promise<number> {
+    this.#assertOpen();
+    this.#summarizePending();
+    return this.#tags.rename(tag, name);
+  }
+
+  async deleteTag(tag: string): Promise<number> {
+    this.#assertOpen();
+    this.#summarizePending();
+    return this.#tags.remove(tag);
   }
 
   async prune(): Promise<number> {
@@ -722,7 +757,7 @@ export class SqliteMessageStore implements MessageStore {
         )
         .all()
         .map((row) => row.id);
-      for (const table of ["message_raw", "message_index", "message_summary"])
+      for (const table of ["message_raw", "message_index", "message_summary", "message_tags"])
         this.#db.exec(`DELETE FROM ${table} WHERE seq IN (SELECT seq FROM doomed)`);
       deleted = this.#db.query("DELETE FROM messages WHERE seq IN (SELECT seq FROM doomed)").run().changes;
       this.#db.exec("DELETE FROM doomed");
@@ -762,7 +797,7 @@ export class SqliteMessageStore implements MessageStore {
       this.#db.transaction(() => {
         for (const seqs of chunks(lost, IDS_PER_STATEMENT)) {
           const list = seqs.join(", ");
-          for (const table of ["message_raw", "message_index", "message_summary", "messages"])
+          for (const table of ["message_raw", "message_index", "message_summary", "message_tags", "messages"])
             this.#db.exec(`DELETE FROM ${table} WHERE seq IN (${list})`);
         }
       })();
@@ -795,6 +830,7 @@ export class SqliteMessageStore implements MessageStore {
     this.#db.query("DELETE FROM message_raw WHERE seq <= ?").run(cutoff.seq);
     this.#db.query("DELETE FROM message_index WHERE seq <= ?").run(cutoff.seq);
     this.#db.query("DELETE FROM message_summary WHERE seq <= ?").run(cutoff.seq);
+    this.#db.query("DELETE FROM message_tags WHERE seq <= ?").run(cutoff.seq);
     const deleted = this.#db.query("DELETE FROM messages WHERE seq <= ?").run(cutoff.seq).changes;
     this.#total -= deleted;
     this.#deleted += deleted;
@@ -847,6 +883,7 @@ export class SqliteMessageStore implements MessageStore {
           // Messages in files got theirs when they were added; one without is summarized empty.
           const headers = summarizeHeaders(row.in_file ? EMPTY : row.raw, envelope);
           this.#insertSummary.run(...summaryParams(row.seq, row.id, headers));
+          this.#tags.add(row.seq, row.id, headers.tags);
         }
       })();
       made += rows.length;
@@ -1021,6 +1058,7 @@ function toSummary(row: SummaryRow): MessageSummary {
     inline: row.inline,
     snippet: row.snippet,
     envelope: JSON.parse(row.envelope) as StoredEnvelope,
+    tags: row.tags === null ? [] : row.tags.split("\n").sort(compareTags),
   };
 }
 

@@ -1,3 +1,5 @@
+import type { TagCount } from "./tags.ts";
+
 /**
  * The mailbox `serve` keeps: what a store holds and the interface every backend implements, so a
  * second backend (for example PostgreSQL) can be added without touching the SMTP server or the API.
@@ -49,6 +51,8 @@ export interface MessageSummary {
   /** Up to 250 characters of the text body, whitespace collapsed. */
   snippet: string;
   envelope: StoredEnvelope;
+  /** Sorted by name, ignoring case (tags.ts). */
+  tags: string[];
 }
 
 /** A page of summaries plus the counts the Mailpit API reports beside it. */
@@ -136,6 +140,14 @@ export interface MessageStore {
   /** Returns how many messages changed state. */
   markRead(selection: MessageSelection, read: boolean): Promise<number>;
   count(): Promise<{ total: number; unread: number }>;
+  /** Every tag in use and how many messages carry it, sorted by name ignoring case. */
+  tags(): Promise<TagCount[]>;
+  /** Replaces the tags of these messages (none clears them); returns how many of the IDs exist. */
+  setTags(ids: readonly string[], tags: readonly string[]): Promise<number>;
+  /** Renames a tag on every message that carries it; returns how many did. */
+  renameTag(tag: string, name: string): Promise<number>;
+  /** Takes a tag off every message; returns how many carried it. */
+  deleteTag(tag: string): Promise<number>;
   /** Applies the retention limits now; returns how many messages were removed. */
   prune(): Promise<number>;
   /** Subscribes to new messages; returns the unsubscribe function. */

@@ -259,10 +259,9 @@ describe("mailpit-api sendMessage and the /view pages", () => {
     expect(
       (await send({ From: { Email: "a@example.com" }, To: to, Headers: { "X-A": "1\r\nBcc: x@y" } })).status,
     ).toBe(400);
-    expect(await send({ From: { Email: "a@example.com" }, To: to, Tags: ["t"] })).toEqual({
-      status: 400,
-      error: "Tags are not supported by smtpkit serve; send without them",
-    });
+    expect((await send({ From: { Email: "a@example.com" }, To: to, Tags: "t" })).error).toBe(
+      "Tags must be an array of strings",
+    );
     const big = { From: { Email: "a@example.com" }, To: to, Text: "x".repeat(70_000) };
     expect((await send(big)).error).toMatch(
       /^the message is \d+ octets, more than the 65536 this server takes/,
@@ -272,5 +271,58 @@ describe("mailpit-api sendMessage and the /view pages", () => {
       error: "the request body must be a JSON object (Mailpit's send request)",
     });
     expect((await store.count()).total).toBe(before);
+  });
+});
+
+describe("mailpit-api tags", () => {
+  test("tags from sendMessage and X-Tags; setTags, getTags, search, renameTag, deleteTag", async () => {
+    await client.deleteMessages();
+    const sent = (
+      await client.sendMessage({
+        From: { Email: "app@example.com" },
+        To: [{ Email: "ann@example.com" }],
+        Subject: "tagged by the send API",
+        Tags: ["signup", "Beta users!"],
+      })
+    ).ID;
+    const raw = new TextEncoder().encode(
+      "From: app@example.com\r\nTo: bob@example.com\r\nSubject: tagged by a header\r\nX-Tags: invoice\r\n\r\nx\r\n",
+    );
+    const byHeader = await store.add(raw, {
+      mailFrom: "app@example.com",
+      rcptTo: ["bob@example.com"],
+      mailParams: {},
+      rcptParams: [{}],
+      clientAddress: "127.0.0.1",
+    });
+    expect(await client.getTags()).toEqual(["Beta users", "invoice", "signup"]);
+    expect((await client.getMessageSummary(sent)).Tags).toEqual(["Beta users", "signup"]);
+    expect((await client.getMessageHeaders(sent))["X-Tags"]).toEqual(["signup, Beta users"]);
+    const listed = await client.listMessages();
+    expect(listed.tags).toEqual(["Beta users", "invoice", "signup"]);
+    expect(listed.messages.map((m) => [m.ID, m.Tags])).toEqual([
+      [byHeader, ["invoice"]],
+      [sent, ["Beta users", "signup"]],
+    ]);
+    expect((await client.getInfo()).Tags).toEqual({ "Beta users": 1, invoice: 1, signup: 1 });
+
+    expect(await client.setTags({ IDs: [byHeader], Tags: ["invoice", "paid"] })).toBe("ok");
+    expect((await client.searchMessages({ query: "tag:paid" })).messages.map((m) => m.ID)).toEqual([
+      byHeader,
+    ]);
+    expect(await client.renameTag("signup", "Sign-up")).toBe("ok");
+    expect((await client.getMessageSummary(sent)).Tags).toEqual(["Beta users", "Sign-up"]);
+    expect(await client.deleteTag("Beta users")).toBe("ok");
+    expect(await client.getTags()).toEqual(["invoice", "paid", "Sign-up"]);
+    expect(await client.setTags({ IDs: [sent] })).toBe("ok");
+    expect((await client.searchMessages({ query: "is:tagged" })).messages.map((m) => m.ID)).toEqual([
+      byHeader,
+    ]);
+
+    const missing = await fetch(`${api.url}api/v1/tags/nope`, { method: "DELETE" });
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toEqual({ Error: 'no message is tagged "nope"' });
+    const blank = await fetch(`${api.url}api/v1/tags/invoice`, { method: "PUT", body: '{"Name": "!!"}' });
+    expect(blank.status).toBe(400);
   });
 });

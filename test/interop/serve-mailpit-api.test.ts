@@ -10,7 +10,7 @@ import MailComposer from "nodemailer/lib/mail-composer";
 import { LOOPBACK } from "./peers/ports.ts";
 import { headerValues, parseWithPythonEmail, partBytes } from "./peers/python-email.ts";
 import { runSwaks } from "./peers/swaks.ts";
-import { type ServeProcess, splitReceived, startServe } from "./serve-process.ts";
+import { queuedIds, type ServeProcess, splitReceived, startServe } from "./serve-process.ts";
 
 type Mail = ConstructorParameters<typeof MailComposer>[0];
 
@@ -222,6 +222,31 @@ describe("mailpit-api against serve", () => {
     expect(
       (await mailpit.searchMessages({ query: "bcc:audit@example.com" })).messages.map((m) => m.ID),
     ).toEqual([ID]);
+  });
+
+  test("tags: swaks sends X-Tags over SMTP; mailpit-api finds, renames and removes them", async () => {
+    const delivered = await runSwaks([
+      "--server",
+      `${LOOPBACK}:${serve.port}`,
+      "--from",
+      "shop@example.com",
+      "--to",
+      "buyer@example.com",
+      "--header",
+      "Subject: Your order",
+      "--add-header",
+      "X-Tags: orders, Priority!",
+    ]);
+    expect(delivered.exitCode).toBe(0);
+    const order = queuedIds(delivered.transcript)[0] ?? "";
+    expect((await mailpit.searchMessages({ query: "tag:priority" })).messages.map((m) => m.ID)).toEqual([
+      order,
+    ]);
+    expect((await mailpit.getMessageSummary(order)).Tags).toEqual(["orders", "Priority"]);
+    await mailpit.renameTag("Priority", "urgent");
+    expect(await mailpit.getTags()).toContain("urgent");
+    await mailpit.deleteTag("orders");
+    expect((await mailpit.getMessageSummary(order)).Tags).toEqual(["urgent"]);
   });
 
   test("deleteMessagesBySearch, deleteMessages by ID, then all", async () => {

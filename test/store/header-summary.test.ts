@@ -24,6 +24,7 @@ describe("summarizeHeaders", () => {
           "Subject: =?UTF-8?B?SMOpbGxv?= world",
           "Message-ID: <abc@example.com>",
           "Date: Tue, 1 Jul 2003 10:52:37 +0200",
+          "X-Tags: signup, Welcome mail!, signup,  ,beta  users",
           "",
           "From: not a header, this is the body",
         ].join("\r\n"),
@@ -45,6 +46,8 @@ describe("summarizeHeaders", () => {
       bcc: [],
       replyTo: [{ name: "", address: "replies@example.com" }],
       date: Date.UTC(2003, 6, 1, 8, 52, 37),
+      // Cleaned as Mailpit cleans tags: "!" dropped, spaces collapsed, repeats and empty names gone.
+      tags: ["signup", "Welcome mail", "beta users"],
     });
   });
 
@@ -69,6 +72,7 @@ describe("summarizeHeaders", () => {
       bcc: [],
       replyTo: [],
       date: null,
+      tags: [],
     });
   });
 

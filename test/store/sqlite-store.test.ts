@@ -717,3 +717,85 @@ describe("schema 1 mailboxes", () => {
     expect(indexes).not.toContain("messages_unread");
   });
 });
+
+describe("tags", () => {
+  const tagged = (subject: string, tags: string) =>
+    new TextEncoder().encode(
+      `From: ann@example.com\r\nSubject: ${subject}\r\nX-Tags: ${tags}\r\n\r\nbody\r\n`,
+    );
+  const ids = (page: { messages: { id: string }[] }) => page.messages.map((message) => message.id);
+
+  test("an X-Tags header tags the message as it arrives; tag: and is:tagged find it at once", async () => {
+    const store = track(openStore({ path: mailboxPath() }));
+    const signup = await store.add(tagged("welcome", "signup, Beta users!"), envelope([]));
+    const other = await store.add(plain("untagged"), envelope([]));
+    // Matched without regard to case, as Mailpit matches tags.
+    expect(ids(await store.search("tag:SIGNUP"))).toEqual([signup]);
+    expect(ids(await store.search('tag:"beta users"'))).toEqual([signup]);
+    expect(ids(await store.search("is:tagged"))).toEqual([signup]);
+    expect(ids(await store.search("-is:tagged"))).toEqual([other]);
+    expect(ids(await store.search("-tag:signup"))).toEqual([other]);
+    expect((await store.get(signup))?.tags).toEqual(["Beta users", "signup"]);
+    expect((await store.get(other))?.tags).toEqual([]);
+    expect(await store.tags()).toEqual([
+      { tag: "Beta users", messages: 1 },
+      { tag: "signup", messages: 1 },
+    ]);
+  });
+
+  test("setTags replaces a message's tags (X-Tags included) and clears them with none", async () => {
+    const store = track(openStore({ path: mailboxPath() }));
+    const a = await store.add(tagged("a", "old"), envelope([]));
+    const b = await store.add(plain("b"), envelope([]));
+    // The header's tag was not yet applied when setTags came: it must not come back afterwards.
+    expect(await store.setTags([a, b, "NoSuchId"], ["release", "qa!", "Release"])).toBe(2);
+    expect((await store.list()).messages.map((message) => message.tags)).toEqual([
+      ["qa", "release"],
+      ["qa", "release"],
+    ]);
+    expect(await store.setTags([a], [])).toBe(1);
+    expect((await store.get(a))?.tags).toEqual([]);
+    expect(await store.tags()).toEqual([
+      { tag: "qa", messages: 1 },
+      { tag: "release", messages: 1 },
+    ]);
+  });
+
+  test("renameTag merges into an existing tag or changes the case; deleteTag takes it off everywhere", async () => {
+    const store = track(openStore({ path: mailboxPath() }));
+    const both = await store.add(tagged("both", "old, new"), envelope([]));
+    const one = await store.add(tagged("one", "old"), envelope([]));
+    expect(await store.renameTag("OLD", "new")).toBe(2);
+    expect((await store.get(both))?.tags).toEqual(["new"]);
+    expect((await store.get(one))?.tags).toEqual(["new"]);
+    expect(await store.renameTag("new", "New")).toBe(2);
+    expect(await store.tags()).toEqual([{ tag: "New", messages: 2 }]);
+    expect(await store.renameTag("missing", "x")).toBe(0);
+    expect(await store.deleteTag("NEW")).toBe(2);
+    expect(await store.tags()).toEqual([]);
+    expect((await store.get(one))?.tags).toEqual([]);
+  });
+
+  test("a large message, summarized as it is added, gets its X-Tags too", async () => {
+    const store = track(openStore({ path: mailboxPath() }));
+    const head = tagged("large", "big");
+    const raw = new Uint8Array(head.length + 300 * 1024).fill(0x61);
+    raw.set(head);
+    const id = await store.add(raw, envelope([]));
+    expect(ids(await store.search("tag:big"))).toEqual([id]);
+  });
+
+  test("deleting and pruning a message drop its tags; a new message in its seq does not inherit them", async () => {
+    const store = track(openStore({ path: mailboxPath(), maxMessages: 2 }));
+    const first = await store.add(tagged("first", "gone-by-prune"), envelope([]));
+    const second = await store.add(tagged("second", "gone-by-delete"), envelope([]));
+    expect((await store.tags()).map((count) => count.tag)).toEqual(["gone-by-delete", "gone-by-prune"]);
+    await store.delete({ ids: [second] });
+    const third = await store.add(plain("third"), envelope([]));
+    expect((await store.get(third))?.tags).toEqual([]);
+    await store.add(plain("fourth"), envelope([]));
+    await store.prune();
+    expect(await store.get(first)).toBeUndefined();
+    expect(await store.tags()).toEqual([]);
+  });
+});
