@@ -5,6 +5,7 @@ import {
   type MessageSummary,
   SearchQueryError,
 } from "../store/types.ts";
+import { checkLinks, linksOf } from "./link-check.ts";
 import { type MailpitMessage, toMailpitHeaders, toMailpitMessage, toMailpitPage } from "./mailpit-json.ts";
 import { badRequest, HttpError, HttpStatus, json, ok, readJson } from "./responses.ts";
 import type { RouteRequest, Router } from "./router.ts";
@@ -74,6 +75,12 @@ export function registerMessageRoutes(router: Router, store: MessageStore): void
     .on("GET", "/api/v1/message/:id/headers", async (route) => {
       const id = (await messageSummary(store, route)).id;
       return json(toMailpitHeaders(await rawMessage(store, id)));
+    })
+    .on("GET", "/api/v1/message/:id/link-check", async (route) => {
+      const id = (await messageSummary(store, route)).id;
+      const parsed = await parseMessage(await rawMessage(store, id));
+      const follow = route.url.searchParams.get("follow") === "true";
+      return json(await checkLinks(linksOf(parsed.html, parsed.text), follow));
     })
     .on("GET", "/api/v1/message/:id/part/:partId", async (route) => {
       const id = (await messageSummary(store, route)).id;
