@@ -1,11 +1,11 @@
 import { AddressError, type Path, parseMailbox } from "../core/address.ts";
 import { AddressParseError, type AddressSpec, parseAddress } from "../mime/address-header.ts";
-import { HeaderError, isFieldName } from "../mime/header-fold.ts";
+import { isFieldName } from "../mime/header-fold.ts";
 import {
   type AttachmentSpec,
   buildMessage,
+  isMessageInputError,
   type MessageSpec,
-  NeedsSmtpUtf8Error,
 } from "../mime/message-builder.ts";
 import { uniqueToken } from "../mime/unique-token.ts";
 import { isAscii } from "../mime/utf8.ts";
@@ -144,11 +144,7 @@ export async function composeMessage(input: ComposeInput): Promise<Composition> 
       utf8Headers: needsUtf8,
     });
   } catch (error) {
-    const isInputProblem =
-      error instanceof NeedsSmtpUtf8Error ||
-      error instanceof HeaderError ||
-      error instanceof AddressParseError;
-    if (isInputProblem) throw badData(error.message);
+    if (isMessageInputError(error)) throw badData(error.message);
     throw error;
   }
   return {

@@ -4,13 +4,13 @@
  * test can put mail in the catcher without an SMTP client. It answers `{"ID": "..."}`.
  */
 import { AddressError, parseMailbox } from "../core/address.ts";
-import { AddressParseError, type AddressSpec } from "../mime/address-header.ts";
-import { HeaderError, isFieldName } from "../mime/header-fold.ts";
+import type { AddressSpec } from "../mime/address-header.ts";
+import { isFieldName } from "../mime/header-fold.ts";
 import {
   type AttachmentSpec,
   buildMessage,
+  isMessageInputError,
   type MessageSpec,
-  NeedsSmtpUtf8Error,
 } from "../mime/message-builder.ts";
 import { uniqueToken } from "../mime/unique-token.ts";
 import { isAscii } from "../mime/utf8.ts";
@@ -46,11 +46,7 @@ export function registerSendRoute(router: Router, store: MessageStore, options: 
         utf8Headers: needsUtf8,
       }).bytes;
     } catch (error) {
-      const isInputProblem =
-        error instanceof HeaderError ||
-        error instanceof NeedsSmtpUtf8Error ||
-        error instanceof AddressParseError;
-      if (isInputProblem) throw badRequest(error.message);
+      if (isMessageInputError(error)) throw badRequest(error.message);
       throw error;
     }
     if (options.maxSize > 0 && bytes.length > options.maxSize) {

@@ -1,7 +1,12 @@
 import type MimeTypes from "mime";
 import { everyUnit, isAlphanumeric, isBlank, isWhiteSpace, someUnit, splitRuns } from "../core/chars.ts";
 import { MAX_TEXT_LINE, octetLength } from "../core/limits.ts";
-import { type AddressSpec, formatAddressList, parseAddressList } from "./address-header.ts";
+import {
+  AddressParseError,
+  type AddressSpec,
+  formatAddressList,
+  parseAddressList,
+} from "./address-header.ts";
 import { encodeBase64 } from "./base64.ts";
 import { formatDate } from "./date.ts";
 import { encodeUnstructured, MAX_ENCODED_WORD_LINE, MAX_LITERAL_WORD } from "./encoded-word.ts";
@@ -67,6 +72,16 @@ export class NeedsSmtpUtf8Error extends Error {
   constructor(readonly address: string) {
     super(`the address ${address} is not ASCII and the server does not offer SMTPUTF8 (RFC 6531)`);
   }
+}
+
+/**
+ * What buildMessage throws for input that cannot make a message (an address or header that does
+ * not parse, a non-ASCII address without SMTPUTF8), as opposed to a bug: the caller's usage error.
+ */
+export function isMessageInputError(error: unknown): error is Error {
+  return (
+    error instanceof NeedsSmtpUtf8Error || error instanceof HeaderError || error instanceof AddressParseError
+  );
 }
 
 /** RFC 5322 §2.1.1 / RFC 2045 §2.7: 7bit and 8bit lines are at most 998 octets without CRLF. */
