@@ -36,14 +36,16 @@ export function registerSendRoute(router: Router, store: MessageStore, options: 
     if (!isObject(body)) throw badRequest("the request body must be a JSON object (Mailpit's send request)");
     const { spec, envelopeTo } = sendSpec(body);
     const from = spec.from.address;
-    const needsUtf8 = [from, ...envelopeTo].some((address) => !isAscii(address));
+    const utf8Envelope = [from, ...envelopeTo].some((address) => !isAscii(address));
+    // Stored, not sent: a header may hold a UTF-8 address (RFC 6532) wherever one was given.
+    const utf8Headers = utf8Envelope || (spec.replyTo ?? []).some((mailbox) => !isAscii(mailbox.address));
     let bytes: Uint8Array;
     try {
       bytes = buildMessage(spec, {
         date: new Date(),
         messageIdDomain: from.slice(from.lastIndexOf("@") + 1),
         random: uniqueToken,
-        utf8Headers: needsUtf8,
+        utf8Headers,
       }).bytes;
     } catch (error) {
       if (isMessageInputError(error)) throw badRequest(error.message);
@@ -57,7 +59,7 @@ export function registerSendRoute(router: Router, store: MessageStore, options: 
     const envelope: StoredEnvelope = {
       mailFrom: from,
       rcptTo: envelopeTo,
-      mailParams: needsUtf8 ? { SMTPUTF8: "" } : {},
+      mailParams: utf8Envelope ? { SMTPUTF8: "" } : {},
       rcptParams: envelopeTo.map(() => ({})),
       clientAddress: options.clientAddress(request),
     };

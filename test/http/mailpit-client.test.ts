@@ -211,6 +211,25 @@ describe("mailpit-api sendMessage and the /view pages", () => {
     expect((await client.renderMessageText("latest")).trimEnd()).toBe("Chào Bob,\nthe logo is attached.");
   });
 
+  test("addresses beyond ASCII are written as UTF-8 (RFC 6532); only envelope ones ask for SMTPUTF8", async () => {
+    const replyOnly = await client.sendMessage({
+      From: { Email: "a@example.com" },
+      To: [{ Email: "b@example.com" }],
+      ReplyTo: [{ Email: "hỗ-trợ@ví-dụ.vn" }],
+      Text: "x",
+    });
+    expect(stored.at(-1)?.envelope.mailParams).toEqual({});
+    expect((await client.getMessageSummary(replyOnly.ID)).ReplyTo).toEqual([
+      { Name: "", Address: "hỗ-trợ@ví-dụ.vn" },
+    ]);
+    await client.sendMessage({
+      From: { Email: "a@example.com" },
+      To: [{ Email: "chị@ví-dụ.vn" }],
+      Text: "x",
+    });
+    expect(stored.at(-1)?.envelope).toMatchObject({ rcptTo: ["chị@ví-dụ.vn"], mailParams: { SMTPUTF8: "" } });
+  });
+
   test("the HTML view runs in a sandbox; a message without HTML has none, its text view reads the HTML's text", async () => {
     const sendBody = async (body: { Text: string } | { HTML: string }) =>
       (
