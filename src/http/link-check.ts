@@ -4,6 +4,7 @@
  * A HEAD request first; a server that refuses HEAD (405, 501) gets a GET. Redirects are reported
  * as they are unless `follow` is set.
  */
+import { decodeBasicEntities } from "../store/parse-message.ts";
 
 export interface LinkStatus {
   URL: string;
@@ -33,7 +34,7 @@ const TRAILING = /[.,;:!?]+$/;
 export function linksOf(html: string, text: string): string[] {
   const found: string[] = [];
   const add = (candidate: string) => {
-    const url = decodeEntities(candidate.trim());
+    const url = decodeBasicEntities(candidate.trim());
     if (/^https?:\/\//i.test(url) && !found.includes(url)) found.push(url);
   };
   for (const match of html.matchAll(HTML_LINK)) add(match[1] ?? match[2] ?? "");
@@ -77,13 +78,4 @@ async function request(url: string, method: string, follow: boolean): Promise<Re
   // Only the status matters; the body is not read.
   await response.body?.cancel();
   return response;
-}
-
-function decodeEntities(text: string): string {
-  return text
-    .replace(/&amp;/gi, "&")
-    .replace(/&quot;/gi, '"')
-    .replace(/&#39;|&apos;/gi, "'")
-    .replace(/&lt;/gi, "<")
-    .replace(/&gt;/gi, ">");
 }

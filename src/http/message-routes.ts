@@ -186,9 +186,13 @@ export function objectBody(body: unknown): Record<string, unknown> | undefined {
 }
 
 export function idsOf(body: Record<string, unknown> | undefined): string[] | undefined {
-  const ids = body?.IDs;
-  if (ids === undefined || ids === null) return undefined;
-  if (!Array.isArray(ids) || !ids.every((id) => typeof id === "string"))
-    throw badRequest("IDs must be an array of strings");
-  return ids;
+  return stringList(body?.IDs, "IDs");
+}
+
+/** A request field that must be a list of strings; undefined when absent (or null). */
+export function stringList(value: unknown, field: string): string[] | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!Array.isArray(value) || !value.every((entry) => typeof entry === "string"))
+    throw badRequest(`${field} must be an array of strings`);
+  return value;
 }

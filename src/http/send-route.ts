@@ -16,6 +16,7 @@ import { uniqueToken } from "../mime/unique-token.ts";
 import { isAscii } from "../mime/utf8.ts";
 import { cleanTags } from "../store/tags.ts";
 import type { MessageStore, StoredEnvelope } from "../store/types.ts";
+import { stringList } from "./message-routes.ts";
 import { badRequest, json, readJson } from "./responses.ts";
 import type { Router } from "./router.ts";
 
@@ -75,10 +76,10 @@ function sendSpec(body: Json): { spec: MessageSpec; envelopeTo: string[] } {
   const from = mailbox(body.From, "From");
   const to = mailboxes(body.To, "To");
   const cc = mailboxes(body.Cc, "Cc");
-  const bcc = strings(body.Bcc, "Bcc").map((address) => checkedAddress(address, "Bcc"));
+  const bcc = (stringList(body.Bcc, "Bcc") ?? []).map((address) => checkedAddress(address, "Bcc"));
   if (to.length + cc.length + bcc.length === 0) throw badRequest("no recipient: give To, Cc or Bcc");
   // As Mailpit: the tags travel in an X-Tags header, which the store reads as for mail by SMTP.
-  const tags = cleanTags(strings(body.Tags, "Tags"));
+  const tags = cleanTags(stringList(body.Tags, "Tags") ?? []);
   const extraHeaders = headers(body.Headers);
   if (tags.length > 0) extraHeaders.push(["X-Tags", tags.join(", ")]);
   const spec: MessageSpec = {
@@ -156,13 +157,6 @@ function headers(value: unknown): [string, string][] {
     if (typeof text !== "string") throw badRequest(`Headers.${name} must be a string`);
     return [name, text];
   });
-}
-
-function strings(value: unknown, field: string): string[] {
-  if (value === undefined || value === null) return [];
-  if (!Array.isArray(value) || !value.every((entry) => typeof entry === "string"))
-    throw badRequest(`${field} must be an array of strings`);
-  return value;
 }
 
 function optionalString(value: unknown, field: string): string | undefined {

@@ -5,7 +5,7 @@
  */
 import { cleanTag } from "../store/tags.ts";
 import type { MessageStore } from "../store/types.ts";
-import { idsOf, objectBody } from "./message-routes.ts";
+import { idsOf, objectBody, stringList } from "./message-routes.ts";
 import { badRequest, HttpError, HttpStatus, json, ok, readJson } from "./responses.ts";
 import type { Router } from "./router.ts";
 
@@ -15,10 +15,7 @@ export function registerTagRoutes(router: Router, store: MessageStore): void {
     .on("PUT", "/api/v1/tags", async ({ request }) => {
       const body = objectBody(await readJson(request));
       const ids = idsOf(body) ?? [];
-      const tags = body?.Tags ?? [];
-      if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === "string"))
-        throw badRequest("Tags must be an array of strings");
-      await store.setTags(ids, tags);
+      await store.setTags(ids, stringList(body?.Tags, "Tags") ?? []);
       return ok();
     })
     .on("PUT", "/api/v1/tags/:tag", async ({ request, params }) => {

@@ -150,10 +150,16 @@ function collapseWhitespace(text: string): string {
 
 /** Good enough for a snippet and for search: drops head, scripts, styles and tags, decodes a few entities. */
 export function htmlToText(html: string): string {
-  return html
+  const text = html
     .replace(/<(head|script|style)\b[\s\S]*?<\/\1\s*>/gi, " ")
     .replace(/<br\s*\/?>|<\/(p|div|tr|li|h[1-6])\s*>/gi, "\n")
-    .replace(/<[^>]*>/g, " ")
+    .replace(/<[^>]*>/g, " ");
+  return decodeBasicEntities(text);
+}
+
+/** The few named entities mail HTML leans on; &amp; last, so "&amp;lt;" stays "&lt;". */
+export function decodeBasicEntities(text: string): string {
+  return text
     .replace(/&nbsp;/gi, " ")
     .replace(/&lt;/gi, "<")
     .replace(/&gt;/gi, ">")

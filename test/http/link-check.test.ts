@@ -9,11 +9,13 @@ describe("linksOf", () => {
   test("href and src values, then URLs in the text; entities decoded, repeats and other schemes dropped", () => {
     const html = `<a href="https://example.com/a?x=1&amp;y=2">a</a> <img src='http://img.example.com/logo.png'>
       <a href="mailto:ann@example.com">mail</a> <a HREF = "https://example.com/a?x=1&amp;y=2">again</a>
-      <a href="/relative">rel</a>`;
+      <a href="/relative">rel</a> <a href="https://example.com/q?s=&amp;lt;b&amp;gt;">escaped</a>`;
     const text = "See https://example.com/b, or (https://example.com/c). Also https://example.com/a?x=1&y=2!";
     expect(linksOf(html, text)).toEqual([
       "https://example.com/a?x=1&y=2",
       "http://img.example.com/logo.png",
+      // An escaped entity stays escaped once: "&amp;lt;" is the text "&lt;", not "<".
+      "https://example.com/q?s=&lt;b&gt;",
       "https://example.com/b",
       "https://example.com/c",
     ]);
