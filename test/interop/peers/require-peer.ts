@@ -19,13 +19,20 @@ interface PeerSpec {
   executable: string;
   /** A Python module that must import under DEBIAN_PYTHON. */
   pythonModule?: string;
+  /** A Perl module the peer needs but Debian only recommends, and the package that has it. */
+  perlModule?: { name: string; debianPackage: string };
 }
 
 const PEERS: Record<PeerName, PeerSpec> = {
   "smtp-sink": { debianPackage: "postfix", executable: "/usr/sbin/smtp-sink" },
   "smtp-source": { debianPackage: "postfix", executable: "/usr/sbin/smtp-source" },
   postfix: { debianPackage: "postfix", executable: "/usr/sbin/postfix" },
-  swaks: { debianPackage: "swaks", executable: "swaks" },
+  // Without Net::SSLeay, swaks's --tls and --tlsc exit 10 ("TLS not available").
+  swaks: {
+    debianPackage: "swaks",
+    executable: "swaks",
+    perlModule: { name: "Net::SSLeay", debianPackage: "libnet-ssleay-perl" },
+  },
   msmtp: { debianPackage: "msmtp", executable: "msmtp" },
   aiosmtpd: { debianPackage: "python3-aiosmtpd", executable: DEBIAN_PYTHON, pythonModule: "aiosmtpd" },
   "python-email": { debianPackage: "python3", executable: DEBIAN_PYTHON, pythonModule: "email" },
@@ -33,8 +40,7 @@ const PEERS: Record<PeerName, PeerSpec> = {
 };
 
 export class MissingPeerError extends Error {
-  constructor(peer: PeerName, detail: string) {
-    const { debianPackage } = PEERS[peer];
+  constructor(peer: PeerName, detail: string, debianPackage = PEERS[peer].debianPackage) {
     super(
       `interop peer "${peer}" is missing (${detail}): install the Debian package "${debianPackage}", ` +
         "e.g. by running scripts/install-peers as root",
@@ -76,6 +82,16 @@ export function requirePeer(peer: PeerName): string {
         peer,
         `${path} cannot import ${spec.pythonModule}: ${check.stderr.toString().trim()}`,
       );
+    }
+  }
+  const perlModule = spec.perlModule;
+  if (perlModule !== undefined) {
+    const check = Bun.spawnSync(["perl", `-M${perlModule.name}`, "-e", "1"], {
+      stdout: "ignore",
+      stderr: "ignore",
+    });
+    if (check.exitCode !== 0) {
+      throw new MissingPeerError(peer, `perl cannot load ${perlModule.name}`, perlModule.debianPackage);
     }
   }
   resolved.set(peer, path);
