@@ -25,7 +25,9 @@ export function registerMessageRoutes(router: Router, store: MessageStore): void
       const ids = idsOf(body);
       // Mailpit: no IDs means every message.
       await store.delete(ids && ids.length > 0 ? { ids } : { all: true });
-      return ok();
+      // Mailpit answers "ok", MailHog nothing, and MailHog's clients parse what they get as JSON.
+      // Theirs (Node's http, Go's net/http) send no Accept header; fetch, curl and browsers do.
+      return request.headers.has("accept") ? ok() : new Response(null);
     })
     .on("PUT", "/api/v1/messages", async ({ request, url }) => {
       const body = objectBody(await readJson(request));

@@ -3,6 +3,7 @@ import type { MessageStore } from "../store/types.ts";
 import { StoreClosedError } from "../store/types.ts";
 import { type ChaosHooks, registerChaosRoute } from "./chaos-route.ts";
 import { registerEventsRoute } from "./events-route.ts";
+import { registerMailHogRoutes } from "./mailhog-routes.ts";
 import { registerMessageRoutes } from "./message-routes.ts";
 import { type ReleaseHook, registerReleaseRoute } from "./release-route.ts";
 import { errorResponse, HttpError, HttpStatus } from "./responses.ts";
@@ -48,7 +49,7 @@ export interface HttpApi {
   close(): Promise<void>;
 }
 
-/** Serves Mailpit's API v1 over `store` with Bun.serve. */
+/** Serves Mailpit's API v1 (and MailHog's v2) over `store` with Bun.serve. */
 export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
   const router = new Router();
   const closing = new AbortController();
@@ -58,6 +59,7 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
     closing: closing.signal,
   };
   registerMessageRoutes(router, options.store);
+  registerMailHogRoutes(router, options.store);
   registerWaitRoute(router, options.store, hooks);
   registerEventsRoute(router, options.store, hooks);
   registerStatusRoutes(router, options.store, {

@@ -1,12 +1,15 @@
 // mailpit-api (npm), a real client of Mailpit's API, used unchanged against a running
 // `smtpkit serve` that received its mail over SMTP from nodemailer: list, search, get, raw,
-// headers, parts, read state, delete, info, wait, and chaos triggers.
+// headers, parts, read state, delete, info, wait, and chaos triggers; and mailhog (npm), a client of
+// MailHog's API, on the same server.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import mailhog from "mailhog";
 import { MailpitClient } from "mailpit-api";
 import type { Transporter } from "nodemailer";
 import { createTransport } from "nodemailer";
 import MailComposer from "nodemailer/lib/mail-composer";
+import type { MailHogMessage } from "../../src/http/mailhog-json.ts";
 import { LOOPBACK } from "./peers/ports.ts";
 import { headerValues, parseWithPythonEmail, partBytes } from "./peers/python-email.ts";
 import { runSwaks } from "./peers/swaks.ts";
@@ -247,6 +250,35 @@ describe("mailpit-api against serve", () => {
     expect(await mailpit.getTags()).toContain("urgent");
     await mailpit.deleteTag("orders");
     expect((await mailpit.getMessageSummary(order)).Tags).toEqual(["urgent"]);
+  });
+
+  test("MailHog's API: the mailhog client (npm) reads what swaks sent over SMTP", async () => {
+    const delivered = await runSwaks([
+      "--server",
+      `${LOOPBACK}:${serve.port}`,
+      "--helo",
+      "swaks.test",
+      "--from",
+      "ops@example.com",
+      "--to",
+      "oncall@example.org",
+      "--header",
+      "Subject: Disk almost full",
+      "--body",
+      "Volume /data is at 91%.",
+    ]);
+    expect(delivered.exitCode).toBe(0);
+    const id = queuedIds(delivered.transcript)[0] ?? "";
+    const client = mailhog({ host: LOOPBACK, port: Number(new URL(serve.apiUrl ?? "").port) });
+    const latest = await client.latestTo("oncall@example.org");
+    if (!latest) throw new Error("the mailhog client found no message to oncall@example.org");
+    expect(latest.ID).toBe(id);
+    expect(latest.subject).toBe("Disk almost full");
+    // swaks writes no Content-Type, so the client's .text (which looks for text/plain) has nothing;
+    // the body is in Content, as MailHog gives it.
+    const { Content, Raw } = latest as typeof latest & MailHogMessage;
+    expect(Content.Body.trim()).toBe("Volume /data is at 91%.");
+    expect(Raw).toMatchObject({ From: "ops@example.com", To: ["oncall@example.org"], Helo: "swaks.test" });
   });
 
   test("deleteMessagesBySearch, deleteMessages by ID, then all", async () => {
