@@ -116,8 +116,7 @@ function contentOf(data: string): Octets {
 }
 
 function partsOf(content: Octets): Octets[] | undefined {
-  const wanted = "content-type";
-  const type = content.headers.find(([name]) => name.toLowerCase() === wanted)?.[1][0] ?? "";
+  const type = content.headers.find(([name]) => name.toLowerCase() === "content-type")?.[1][0] ?? "";
   if (!/^\s*multipart\//i.test(type)) return undefined;
   const boundary = boundaryOf(type);
   if (boundary === undefined) return undefined;

@@ -10,7 +10,11 @@ import { badRequest, json } from "./responses.ts";
 import type { Router } from "./router.ts";
 
 /** MailHog's search kinds, as Mailpit search terms. */
-const SEARCH_PREFIX: Record<string, string> = { from: "from:", to: "to:", containing: "" };
+const SEARCH_PREFIX = new Map([
+  ["from", "from:"],
+  ["to", "to:"],
+  ["containing", ""],
+]);
 
 export function registerMailHogRoutes(router: Router, store: MessageStore): void {
   router
@@ -19,7 +23,7 @@ export function registerMailHogRoutes(router: Router, store: MessageStore): void
     })
     .on("GET", "/api/v2/search", async ({ url }) => {
       const kind = url.searchParams.get("kind") ?? "";
-      const prefix = SEARCH_PREFIX[kind];
+      const prefix = SEARCH_PREFIX.get(kind);
       if (prefix === undefined) throw badRequest("kind must be from, to or containing");
       // Quotes keep the words together as one term; the value itself cannot hold one.
       const value = (url.searchParams.get("query") ?? "").replaceAll('"', "").trim();
