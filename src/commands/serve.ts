@@ -9,7 +9,7 @@ export function registerServe(cli: CAC): void {
     .command("serve", "Run a local SMTP server that catches mail (what Mailpit and MailHog do)")
     .option("--listen <addr:port>", "SMTP listen address (repeatable; default 127.0.0.1:1025)", many)
     .option("--smtps <addr:port>", "Implicit-TLS SMTP listen address (repeatable)", many)
-    .option("--http <addr:port|off>", "Mailpit (and MailHog) API address (default 127.0.0.1:8025), or off", many)
+    .option("--http <addr:port|off>", "Mailpit/MailHog API address (default 127.0.0.1:8025), or off", many)
     .option("--hostname <name>", "Name in the banner, EHLO and Received (default: this host's)", many)
     .option(
       "--data-dir <dir>",
