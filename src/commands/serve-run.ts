@@ -14,6 +14,7 @@ import { loadAuthUsers } from "../serve/auth-users.ts";
 import { catcherBackend } from "../serve/catcher-backend.ts";
 import { Chaos } from "../serve/chaos.ts";
 import { messageLogLine } from "../serve/message-log.ts";
+import { DEFAULT_WEBHOOK_LIMIT, startWebhook, type Webhook, webhookUrl } from "../serve/webhook.ts";
 import type { Backend, SessionInfo } from "../server/backend.ts";
 import { type ListenAddress, startSmtpServer } from "../server/smtp-server.ts";
 import { MAILBOX_FILE_NAME, openStore } from "../store/open-store.ts";
@@ -141,6 +142,14 @@ export async function runServe(options: Options): Promise<void> {
   const tls = await tlsOptions(options, hostname, dataDir);
   const quiet = options.quiet === true;
   const logJson = options.logJson === true;
+  const webhookText = stringOption(opt(options, "webhookUrl"));
+  const webhookTarget = webhookText === undefined ? undefined : webhookUrl(webhookText);
+  if (typeof webhookTarget === "string") throw new UsageError(webhookTarget);
+  const webhookLimit = numberOption(opt(options, "webhookLimit"), "--webhook-limit") ?? DEFAULT_WEBHOOK_LIMIT;
+  if (!Number.isInteger(webhookLimit))
+    throw new UsageError(
+      `--webhook-limit wants a whole number of requests per second, not '${webhookLimit}'`,
+    );
 
   const mailbox = dataDir === undefined ? ":memory:" : join(dataDir, MAILBOX_FILE_NAME);
   const maxMessages = numberOption(opt(options, "maxMessages"), "--max-messages") ?? 5000;
@@ -152,6 +161,16 @@ export async function runServe(options: Options): Promise<void> {
     // Not a database, unreadable, or locked: one line, not a stack trace.
     throw new CliError(`cannot open the mailbox ${mailbox}: ${errorText(error)}`, ExitCode.noInput);
   }
+  const webhook: Webhook | undefined =
+    webhookTarget === undefined
+      ? undefined
+      : startWebhook({
+          url: webhookTarget.href,
+          limit: webhookLimit,
+          store,
+          userAgent: `smtpkit/${version}`,
+          warn: (line) => process.stderr.write(`${line}\n`),
+        });
   const route = relayRoute(options);
   const relay =
     route === undefined
@@ -195,7 +214,8 @@ export async function runServe(options: Options): Promise<void> {
     requireTls: options.requireTls === true,
     allowInsecureAuth: options.allowInsecureAuth === true,
     onError: (error) => process.stderr.write(`smtpkit: backend error: ${(error as Error).message}\n`),
-  }).catch((error: Error) => {
+  }).catch(async (error: Error) => {
+    await webhook?.close();
     store.close();
     void relay?.close();
     throw new CliError(`cannot listen: ${error.message}`, ExitCode.unavailable);
@@ -204,6 +224,7 @@ export async function runServe(options: Options): Promise<void> {
   const api = http
     ? await startApi(http, store, { chaos, relay, maxSize, onStored }).catch(async (error: Error) => {
         await server.close(0);
+        await webhook?.close();
         store.close();
         throw new CliError(
           `cannot start the HTTP API on ${http.host}:${http.port}: ${error.message}`,
@@ -234,6 +255,7 @@ export async function runServe(options: Options): Promise<void> {
       const relayClosed = relay
         ? await Promise.race([relay.close().then(() => true), Bun.sleep(SHUTDOWN_GRACE_MS).then(() => false)])
         : true;
+      await webhook?.close();
       store.close();
       // The stuck delivery still holds sockets and timers that would keep the process alive.
       if (!relayClosed) process.exit(ExitCode.ok);

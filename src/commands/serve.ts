@@ -66,6 +66,12 @@ export function registerServe(cli: CAC): void {
     .option("--relay-ca <file>", "CA certificates (PEM) to verify the relay target with", many)
     .option("--relay-insecure", "Do not fail when the relay target's certificate does not verify")
     .option("--dns <host[:port]>", "DNS resolver for --relay mx", many)
+    .option(
+      "--webhook-url <url>",
+      "POST each new message's summary (JSON) to this http(s) URL, as Mailpit does",
+      many,
+    )
+    .option("--webhook-limit <n>", "Webhook requests per second at most (default 5; 0 = no limit)", many)
     .option("--quiet", "Do not print a line per message")
     .option("--log-json", "Print one JSON object per message instead of a text line")
     .action(async (options: Record<string, unknown>) => {

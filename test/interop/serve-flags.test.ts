@@ -115,6 +115,18 @@ describe("start-up errors: one line naming the problem, and the exit code", () =
     ],
     ["zero recipients", ["--max-recipients", "0"], 64, /--max-recipients wants a number >= 1/],
     [
+      "a webhook URL that is not http(s)",
+      ["--webhook-url", "ftp://hooks.example.com/"],
+      64,
+      /--webhook-url wants an http:\/\/ or https:\/\/ URL, not 'ftp:\/\/hooks.example.com\/'/,
+    ],
+    [
+      "a webhook limit that is not a number",
+      ["--webhook-limit", "lots"],
+      64,
+      /--webhook-limit wants a number >= 0, not .lots./,
+    ],
+    [
       "a connection limit that is not a number",
       ["--max-connections", "many"],
       64,
