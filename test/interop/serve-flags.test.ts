@@ -127,6 +127,12 @@ describe("start-up errors: one line naming the problem, and the exit code", () =
       /--webhook-limit wants a number >= 0, not .lots./,
     ],
     [
+      "a webhook limit that is not whole",
+      ["--webhook-limit", "2.5"],
+      64,
+      /--webhook-limit wants a whole number of requests per second, not '2.5'/,
+    ],
+    [
       "a connection limit that is not a number",
       ["--max-connections", "many"],
       64,
