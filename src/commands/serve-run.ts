@@ -5,6 +5,7 @@ import { version } from "../../package.json" with { type: "json" };
 import type { Envelope } from "../core/envelope.ts";
 import { DEFAULT_MAX_SIZE } from "../core/server-session.ts";
 import { ChaosSettingsError, parseDelaySpec, parseFailSpec } from "../http/chaos.ts";
+import { HtpasswdError, type HtpasswdUsers, parseHtpasswd } from "../http/htpasswd.ts";
 import type { HttpApi } from "../http/start-http-api.ts";
 import type { ServerTlsOptions } from "../net/connection.ts";
 import { makeSelfSignedCertificate } from "../net/self-signed.ts";
@@ -16,7 +17,7 @@ import { Chaos } from "../serve/chaos.ts";
 import { messageLogLine } from "../serve/message-log.ts";
 import { DEFAULT_WEBHOOK_LIMIT, startWebhook, type Webhook, webhookUrl } from "../serve/webhook.ts";
 import type { Backend, SessionInfo } from "../server/backend.ts";
-import { type ListenAddress, startSmtpServer } from "../server/smtp-server.ts";
+import { isLoopback, type ListenAddress, startSmtpServer } from "../server/smtp-server.ts";
 import { MAILBOX_FILE_NAME, openStore } from "../store/open-store.ts";
 import type { StagedMessage, StoredEnvelope } from "../store/types.ts";
 import { CliError, ExitCode, UsageError } from "./exit-codes.ts";
@@ -64,7 +65,7 @@ async function tlsOptions(
   hostname: string,
   dataDir: string | undefined,
 ): Promise<ServerTlsOptions | undefined> {
-  if (options.starttls === false && listOption(opt(options, "smtps")).length === 0) return undefined;
+  if (!smtpUsesTls(options) && options.httpTls !== true) return undefined;
   const certPath = stringOption(opt(options, "tlsCert"));
   const keyPath = stringOption(opt(options, "tlsKey"));
   if ((certPath === undefined) !== (keyPath === undefined))
@@ -98,6 +99,26 @@ async function tlsOptions(
   await writeFile(keyPathKept, made.key, { mode: 0o600 });
   await writeFile(certPathKept, made.cert);
   return made;
+}
+
+/** Whether the SMTP side offers TLS: STARTTLS (unless --no-starttls) or an --smtps listener. */
+function smtpUsesTls(options: Options): boolean {
+  return options.starttls !== false || listOption(opt(options, "smtps")).length > 0;
+}
+
+/** --http-auth-file's users; a missing file is 66, a malformed one 78. */
+async function httpUsers(options: Options): Promise<HtpasswdUsers | undefined> {
+  const path = stringOption(opt(options, "httpAuthFile"));
+  if (path === undefined) return undefined;
+  const file = Bun.file(path);
+  if (!(await file.exists()))
+    throw new CliError(`--http-auth-file: ${path} does not exist`, ExitCode.noInput);
+  try {
+    return parseHtpasswd(await file.text(), path);
+  } catch (error) {
+    if (error instanceof HtpasswdError) throw new CliError(error.message, ExitCode.config);
+    throw error;
+  }
 }
 
 function listenAddresses(options: Options): ListenAddress[] {
@@ -139,6 +160,14 @@ export async function runServe(options: Options): Promise<void> {
   const authUsersPath = stringOption(opt(options, "authUsers"));
   const users = authUsersPath === undefined ? undefined : await loadAuthUsers(authUsersPath);
   const listen = listenAddresses(options);
+  const httpTls = options.httpTls === true;
+  if (httpTls && http === undefined) throw new UsageError("--http-tls needs the HTTP API: drop --http off");
+  const apiUsers = await httpUsers(options);
+  if (apiUsers && http && !httpTls && !isLoopback(http.host) && options.allowInsecureAuth !== true) {
+    throw new UsageError(
+      `--http-auth-file on ${http.host} would take passwords in clear text: add --http-tls, or --allow-insecure-auth`,
+    );
+  }
   const tls = await tlsOptions(options, hostname, dataDir);
   const quiet = options.quiet === true;
   const logJson = options.logJson === true;
@@ -205,7 +234,7 @@ export async function runServe(options: Options): Promise<void> {
     backend,
     hostname,
     listen,
-    ...(tls ? { tls } : {}),
+    ...(tls && smtpUsesTls(options) ? { tls } : {}),
     maxSize,
     maxRecipients: numberOption(opt(options, "maxRecipients"), "--max-recipients", 1),
     maxConnections: numberOption(opt(options, "maxConnections"), "--max-connections"),
@@ -222,7 +251,14 @@ export async function runServe(options: Options): Promise<void> {
   });
 
   const api = http
-    ? await startApi(http, store, { chaos, relay, maxSize, onStored }).catch(async (error: Error) => {
+    ? await startApi(http, store, {
+        chaos,
+        relay,
+        maxSize,
+        onStored,
+        users: apiUsers,
+        tls: httpTls ? tls : undefined,
+      }).catch(async (error: Error) => {
         await server.close(0);
         await webhook?.close();
         store.close();
@@ -238,7 +274,7 @@ export async function runServe(options: Options): Promise<void> {
     .join(", ");
   if (!quiet) {
     process.stderr.write(
-      `smtpkit ${version} serving ${where}${api ? `, API http://${http?.host}:${api.port}` : ""}; ${relay && !relay.keep ? `relaying to ${describeRoute(relay.route)}` : `mail stored ${dataDir === undefined ? "in memory" : `in ${join(dataDir, MAILBOX_FILE_NAME)}`}${relay ? ` and relayed to ${describeRoute(relay.route)}` : ""}`}\n`,
+      `smtpkit ${version} serving ${where}${api ? `, API ${httpTls ? "https" : "http"}://${http?.host}:${api.port}` : ""}; ${relay && !relay.keep ? `relaying to ${describeRoute(relay.route)}` : `mail stored ${dataDir === undefined ? "in memory" : `in ${join(dataDir, MAILBOX_FILE_NAME)}`}${relay ? ` and relayed to ${describeRoute(relay.route)}` : ""}`}\n`,
     );
   }
 
@@ -280,9 +316,11 @@ async function startApi(
     relay: Relay | undefined;
     maxSize: number;
     onStored: ((id: string, raw: Uint8Array, envelope: StoredEnvelope) => void) | undefined;
+    users: HtpasswdUsers | undefined;
+    tls: ServerTlsOptions | undefined;
   },
 ): Promise<HttpApi> {
-  const { chaos, relay, maxSize, onStored } = wiring;
+  const { chaos, relay, maxSize, onStored, users, tls } = wiring;
   const { startHttpApi } = await import("../http/start-http-api.ts");
   return startHttpApi({
     host: http.host,
@@ -294,5 +332,7 @@ async function startApi(
     ...(relay ? { onRelease: (raw, mailFrom, to) => relay.release(raw, mailFrom, to) } : {}),
     maxSize,
     ...(onStored ? { onStored } : {}),
+    ...(users ? { users } : {}),
+    ...(tls ? { tls } : {}),
   });
 }

@@ -10,6 +10,12 @@ export function registerServe(cli: CAC): void {
     .option("--listen <addr:port>", "SMTP listen address (repeatable; default 127.0.0.1:1025)", many)
     .option("--smtps <addr:port>", "Implicit-TLS SMTP listen address (repeatable)", many)
     .option("--http <addr:port|off>", "Mailpit/MailHog API address (default 127.0.0.1:8025), or off", many)
+    .option(
+      "--http-auth-file <file>",
+      "Require HTTP Basic auth for the API: htpasswd users (bcrypt, apr1, SHA)",
+      many,
+    )
+    .option("--http-tls", "Serve the API over HTTPS, with the --tls-cert certificate or the self-signed one")
     .option("--hostname <name>", "Name in the banner, EHLO and Received (default: this host's)", many)
     .option(
       "--data-dir <dir>",
@@ -33,7 +39,10 @@ export function registerServe(cli: CAC): void {
     .option("--auth-users <file>", "Check AUTH against user:password lines (default: accept any)", many)
     .option("--require-auth", "Refuse MAIL until the client has authenticated")
     .option("--require-tls", "Refuse MAIL (and AUTH) until the client has used TLS")
-    .option("--allow-insecure-auth", "Allow plain-text AUTH without TLS from non-loopback clients")
+    .option(
+      "--allow-insecure-auth",
+      "Allow passwords without TLS from non-loopback clients (SMTP AUTH, and --http-auth-file without --http-tls)",
+    )
     .option(
       "--fail <stage:code[:p]>",
       "Fault injection: answer CODE at STAGE (connect, helo, auth, mail, rcpt, data, dot), p percent of the time (default 100)",

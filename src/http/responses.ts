@@ -3,6 +3,7 @@
 export const HttpStatus = {
   ok: 200,
   badRequest: 400,
+  unauthorized: 401,
   notFound: 404,
   methodNotAllowed: 405,
   requestTimeout: 408,

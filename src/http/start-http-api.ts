@@ -1,8 +1,10 @@
 import type { Server } from "bun";
 import type { MessageStore } from "../store/types.ts";
 import { StoreClosedError } from "../store/types.ts";
+import { authGate } from "./auth-gate.ts";
 import { type ChaosHooks, registerChaosRoute } from "./chaos-route.ts";
 import { registerEventsRoute } from "./events-route.ts";
+import type { HtpasswdUsers } from "./htpasswd.ts";
 import { registerMailHogRoutes } from "./mailhog-routes.ts";
 import { registerMessageRoutes } from "./message-routes.ts";
 import { type ReleaseHook, registerReleaseRoute } from "./release-route.ts";
@@ -39,6 +41,10 @@ export interface HttpApiOptions extends ChaosHooks {
   maxSize?: number;
   /** Told about each message POST /api/v1/send stored. */
   onStored?: SendRouteOptions["onStored"];
+  /** Users of --http-auth-file; without them the API asks for no credentials. */
+  users?: HtpasswdUsers;
+  /** Serve HTTPS with this certificate (PEM) instead of HTTP. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
 }
 
 export interface HttpApi {
@@ -77,12 +83,14 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
     onStored: options.onStored,
   });
 
+  const gate = options.users ? authGate(options.users) : undefined;
   server = Bun.serve({
     hostname: options.host ?? DEFAULT_HTTP_HOST,
     port: options.port,
+    ...(options.tls ? { tls: options.tls } : {}),
     maxRequestBodySize: MAX_REQUEST_BODY_BYTES,
     idleTimeout: IDLE_TIMEOUT_SECONDS,
-    fetch: (request) => respond(router, request),
+    fetch: async (request) => (await gate?.(request)) ?? respond(router, request),
     error: (error) => errorResponse(HttpStatus.internalError, error.message),
   });
   const running = server;

@@ -28,6 +28,8 @@ beforeAll(async () => {
   await writeFile(file("not-pem.txt"), "this is not a certificate\n");
   await writeFile(file("users-bad"), "alice:s3cret\nno colon here\n");
   await writeFile(file("users"), "alice:s3cret\n");
+  await writeFile(file("htpasswd"), "ann:{SHA}zS0S9kqB4FMhpTawEdnivgS+plA=\n");
+  await writeFile(file("htpasswd-plain"), "ann:secret\n");
   await writeFile(file("a-file"), "x");
   await mkdir(file("not-a-db"));
   await writeFile(join(file("not-a-db"), "mailbox.sqlite"), "garbage, not SQLite\n");
@@ -121,6 +123,19 @@ describe("start-up errors: one line naming the problem, and the exit code", () =
       /--webhook-url wants an http:\/\/ or https:\/\/ URL, not 'ftp:\/\/hooks.example.com\/'/,
     ],
     [
+      "API passwords in clear text off loopback",
+      ["--http", "0.0.0.0:8025", "--http-auth-file", "HTPASSWD"],
+      64,
+      /--http-auth-file on 0\.0\.0\.0 would take passwords in clear text: add --http-tls, or --allow-insecure-auth/,
+    ],
+    ["--http-tls without the API", ["--http", "off", "--http-tls"], 64, /--http-tls needs the HTTP API/],
+    [
+      "an API users file with a plain password",
+      ["--http-auth-file", "HTPASSWD_PLAIN"],
+      78,
+      /htpasswd-plain:1: the password must be hashed with bcrypt/,
+    ],
+    [
       "a webhook limit that is not a number",
       ["--webhook-limit", "lots"],
       64,
@@ -144,6 +159,8 @@ describe("start-up errors: one line naming the problem, and the exit code", () =
       CERT: file("server.pem"),
       OTHER_KEY: file("other-key.pem"),
       USERS_BAD: file("users-bad"),
+      HTPASSWD: file("htpasswd"),
+      HTPASSWD_PLAIN: file("htpasswd-plain"),
     };
     const run = await runServeCommand([...(await base()), ...flags.map((flag) => substitute[flag] ?? flag)]);
     expect(run.stderr).toMatch(message);

@@ -12,7 +12,7 @@ const CLI = join(import.meta.dir, "..", "..", "src", "cli.ts");
 /** Names serve in its banner, EHLO reply and Received lines. */
 export const SERVE_HOSTNAME = "serve.test";
 /** serve prints this line on stderr once its listeners (and the API) are up. */
-const READY_LINE = /serving (.+?)(?:, API (http:\/\/\S+?))?; (?:mail stored|relaying)/;
+const READY_LINE = /serving (.+?)(?:, API (https?:\/\/\S+?))?; (?:mail stored|relaying)/;
 const BIND_FAILED = /address already in use|in use/i;
 /** Attempts when a port we picked was taken before serve could bind it. */
 const BIND_ATTEMPTS = 3;

@@ -11,7 +11,8 @@ export type PeerName =
   | "msmtp"
   | "aiosmtpd"
   | "python-email"
-  | "tmux";
+  | "tmux"
+  | "htpasswd";
 
 interface PeerSpec {
   debianPackage: string;
@@ -37,6 +38,7 @@ const PEERS: Record<PeerName, PeerSpec> = {
   aiosmtpd: { debianPackage: "python3-aiosmtpd", executable: DEBIAN_PYTHON, pythonModule: "aiosmtpd" },
   "python-email": { debianPackage: "python3", executable: DEBIAN_PYTHON, pythonModule: "email" },
   tmux: { debianPackage: "tmux", executable: "tmux" },
+  htpasswd: { debianPackage: "apache2-utils", executable: "htpasswd" },
 };
 
 export class MissingPeerError extends Error {
