@@ -61,7 +61,8 @@ export function envelopePath(address: string, flag: string): Path {
   }
 }
 
-async function readFileBytes(path: string, what: string): Promise<Uint8Array> {
+/** A file's bytes; a missing or unreadable file is exit 66, named with the flag `what`. */
+export async function readFileBytes(path: string, what: string): Promise<Uint8Array> {
   const file = Bun.file(path);
   if (!(await file.exists())) throw new CliError(`${what}: ${path} does not exist`, ExitCode.noInput);
   try {

@@ -12,10 +12,10 @@ import type { Envelope } from "../core/envelope.ts";
 import { emptyMailParams, emptyRcptParams, type NotifyType } from "../core/esmtp-params.ts";
 import { type ConnectionFlags, connectionFlags } from "./connection-flags.ts";
 import { describeFailure, exitCodeForDeliveries } from "./delivery-outcome.ts";
-import { CliError, ExitCode, UsageError } from "./exit-codes.ts";
+import { ExitCode, UsageError } from "./exit-codes.ts";
 import { mxPortFromEnvironment } from "./mx-port.ts";
 import { choiceOption, listOption, numberOption, type OptionValue, stringOption } from "./option-values.ts";
-import { type Composition, composeMessage, readTextFile } from "./send-compose.ts";
+import { type Composition, composeMessage, readFileBytes, readTextFile } from "./send-compose.ts";
 
 type Options = Record<string, unknown>;
 
@@ -55,7 +55,7 @@ export async function compose(options: Options, account: Account | undefined): P
   const bcc = listOption(opt(options, "bcc"));
   const raw = stringOption(opt(options, "raw"));
   if (raw !== undefined) {
-    const bytes = raw === "-" ? await readStdin() : await readFileBytesOrFail(raw);
+    const bytes = raw === "-" ? await readStdin() : await readFileBytes(raw, "--raw");
     const fromAddress = from === undefined ? undefined : composeAddress(from);
     const { composeRaw } = await import("./send-raw.ts");
     return composeRaw(bytes, fromAddress, [...to, ...cc, ...bcc].map(composeAddress));
@@ -88,12 +88,6 @@ export async function compose(options: Options, account: Account | undefined): P
 function composeAddress(text: string): string {
   const angle = /<([^>]*)>\s*$/.exec(text);
   return angle ? (angle[1] ?? "") : text.trim();
-}
-
-async function readFileBytesOrFail(path: string): Promise<Uint8Array> {
-  const file = Bun.file(path);
-  if (!(await file.exists())) throw new CliError(`--raw: ${path} does not exist`, ExitCode.noInput);
-  return new Uint8Array(await file.arrayBuffer());
 }
 
 async function readFileText(path: string | undefined, flag: string): Promise<string | undefined> {

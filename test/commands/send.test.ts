@@ -234,6 +234,14 @@ describe("send: exit codes against smtp-server", () => {
     expect(result.code).toBe(66);
     expect(result.stderr).toContain("missing.pdf");
   });
+
+  test("a missing --raw file: 66, one line naming it, before connecting", async () => {
+    const port = await closedPort();
+    const missing = join(dir, "missing.eml");
+    const result = await runCli(["send", "--server", `127.0.0.1:${port}`, "--raw", missing]);
+    expect(result.code).toBe(66);
+    expect(result.stderr).toBe(`smtpkit: --raw: ${missing} does not exist\n`);
+  });
 });
 
 describe("send: 5xx at DATA (scripted server)", () => {
