@@ -1,9 +1,10 @@
 /**
  * Mailpit's webhook (`--webhook-url`, `--webhook-limit`): each message, once durable, is announced
  * to a URL as a POST of its summary, in the shape of one entry of `GET /api/v1/messages`, so a
- * chat bot or CI job learns of new mail without polling. Beyond the limit per second messages
- * are not announced (the mail itself is stored all the same) and a warning says how many were
- * skipped. A failing endpoint never affects SMTP.
+ * chat bot or CI job learns of new mail without polling. Beyond the limit per second, or while
+ * MAX_IN_FLIGHT requests wait for a slow endpoint, messages are not announced (the mail itself is
+ * stored all the same) and a warning says how many were skipped. A failing endpoint never
+ * affects SMTP.
  */
 import { toMailpitSummary } from "../http/mailpit-json.ts";
 import type { MessageStore } from "../store/types.ts";
@@ -11,6 +12,11 @@ import type { MessageStore } from "../store/types.ts";
 /** Mailpit's default limit, in requests per second. */
 export const DEFAULT_WEBHOOK_LIMIT = 5;
 const REQUEST_TIMEOUT_MS = 5_000;
+/**
+ * Requests in flight at most, whatever the limit: with no limit, a slow endpoint and a fast
+ * client would otherwise pile up a request per message.
+ */
+const MAX_IN_FLIGHT = 20;
 
 export interface WebhookOptions {
   url: string;
@@ -49,8 +55,9 @@ export function startWebhook(options: WebhookOptions): Webhook {
   const reportSkipped = () => {
     skipReport = undefined;
     if (skipped === 0) return;
+    const why = `${MAX_IN_FLIGHT} requests waiting for the endpoint`;
     options.warn(
-      `smtpkit: webhook: ${skipped} new message${skipped === 1 ? "" : "s"} not announced (over --webhook-limit ${options.limit}/s)`,
+      `smtpkit: webhook: ${skipped} new message${skipped === 1 ? "" : "s"} not announced (${options.limit === 0 ? why : `over --webhook-limit ${options.limit}/s, or ${why}`})`,
     );
     skipped = 0;
   };
@@ -74,7 +81,7 @@ export function startWebhook(options: WebhookOptions): Webhook {
 
   const unsubscribe = options.store.onNewMessages((ids) => {
     for (const id of ids) {
-      if (!limiter.take()) {
+      if (inFlight.size >= MAX_IN_FLIGHT || !limiter.take()) {
         skipped++;
         skipReport ??= setTimeout(reportSkipped, 1_000);
         continue;

@@ -102,7 +102,9 @@ describe("webhook", () => {
     await webhook?.close();
     expect(endpoint?.received).toHaveLength(2);
     expect((await store?.count())?.total).toBe(5);
-    expect(warnings).toEqual(["smtpkit: webhook: 3 new messages not announced (over --webhook-limit 2/s)"]);
+    expect(warnings).toEqual([
+      "smtpkit: webhook: 3 new messages not announced (over --webhook-limit 2/s, or 20 requests waiting for the endpoint)",
+    ]);
   });
 
   test("no limit announces every message", async () => {
@@ -110,6 +112,43 @@ describe("webhook", () => {
     await Promise.all(["a", "b", "c", "d", "e", "f", "g"].map((s) => store?.add(message(s), envelope)));
     await endpoint?.until(7);
     expect(endpoint?.received).toHaveLength(7);
+  });
+
+  test("with no limit, at most 20 requests wait for a slow endpoint; the rest are counted, not sent", async () => {
+    store = openStore({ path: ":memory:" });
+    let arrived = 0;
+    let release = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const slow = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      async fetch() {
+        arrived++;
+        await released;
+        return new Response("");
+      },
+    });
+    const warnings: string[] = [];
+    webhook = startWebhook({
+      url: `http://127.0.0.1:${slow.port}/`,
+      limit: 0,
+      store,
+      userAgent: "t",
+      warn: (line) => warnings.push(line),
+    });
+    const letters = "abcdefghijklmnopqrstuvwxy".split("");
+    await Promise.all(letters.map((s) => store?.add(message(s), envelope)));
+    for (let waited = 0; arrived < 20 && waited < 5_000; waited += 10) await Bun.sleep(10);
+    release();
+    await webhook.close();
+    slow.stop(true);
+    expect(arrived).toBe(20);
+    expect((await store.count()).total).toBe(25);
+    expect(warnings).toEqual([
+      "smtpkit: webhook: 5 new messages not announced (20 requests waiting for the endpoint)",
+    ]);
   });
 
   test("an endpoint that fails gets a warning; the message is stored all the same", async () => {
