@@ -63,9 +63,9 @@ export function startWebhook(options: WebhookOptions): Webhook {
   };
 
   const announce = async (id: string) => {
-    const summary = await options.store.get(id);
-    if (!summary) return; // deleted before its turn
     try {
+      const summary = await options.store.get(id);
+      if (!summary) return; // deleted before its turn
       const response = await fetch(options.url, {
         method: "POST",
         headers: { "Content-Type": "application/json", "User-Agent": options.userAgent },
