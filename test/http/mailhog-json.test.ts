@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
 import { toMailHogMessage } from "../../src/http/mailhog-json.ts";
 import type { MessageSummary } from "../../src/store/types.ts";
 
@@ -125,5 +126,31 @@ describe("toMailHogMessage", () => {
     const parts = toMailHogMessage(summary(), raw).MIME?.Parts ?? [];
     expect(parts.map((part) => part.Body)).toEqual(["\uFFFD\uFFFD", "second"]);
     expect(parts[0]?.Size).toBe("Content-Type: text/plain\r\n\r\n".length + 2);
+  });
+
+  test("any octets: never throws; Content.Size is the message's length and Raw.Data its text", () => {
+    // Messages built from pieces that matter to the splitter: CRLFs, folds, boundaries.
+    const piece = fc.constantFrom(
+      "\r\n",
+      "\r\n\r\n",
+      "Content-Type: multipart/mixed; boundary=b\r\n",
+      "--b\r\n",
+      "--b--",
+      " folded",
+      "X: y",
+      "é",
+    );
+    const octets = fc.oneof(
+      fc.array(piece, { maxLength: 30 }).map((parts) => bytes(parts.join(""))),
+      fc.uint8Array({ maxLength: 300 }),
+    );
+    fc.assert(
+      fc.property(octets, (raw) => {
+        const message = toMailHogMessage(summary(), raw);
+        expect(message.Content.Size).toBe(raw.length);
+        expect(message.Raw.Data).toBe(new TextDecoder().decode(raw));
+        for (const part of message.MIME?.Parts ?? []) expect(part.Size).toBeLessThanOrEqual(raw.length);
+      }),
+    );
   });
 });
