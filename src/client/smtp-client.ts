@@ -779,5 +779,6 @@ function describeStage(stage: ClientErrorStage): string {
 }
 
 function describeTls(info: TlsInfo): string {
+  if (info.pinned) return `${info.protocol} ${info.cipher}, certificate pinned by its SHA-256 fingerprint`;
   return `${info.protocol} ${info.cipher}${info.authorized ? "" : `, certificate not verified: ${info.authorizationError ?? "unknown reason"}`}`;
 }

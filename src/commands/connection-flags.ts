@@ -4,6 +4,7 @@
  * (queue-send.ts keeps files and secrets by reference).
  */
 import type { Account, SecretSource } from "../config/accounts.ts";
+import { normalizeFingerprint } from "../net/tls-fingerprint.ts";
 import { UsageError } from "./exit-codes.ts";
 import { choiceOption, hostPort, numberOption, type OptionValue, stringOption } from "./option-values.ts";
 
@@ -23,6 +24,8 @@ export interface ConnectionFlags {
   chunking: boolean;
   helo?: string;
   insecure: boolean;
+  /** "AA:BB:..." of --tls-fingerprint or the account's tls_fingerprint: trust that certificate only. */
+  fingerprint?: string;
   servername?: string;
   caPath?: string;
   certPath?: string;
@@ -45,6 +48,16 @@ export function connectionFlags(options: Options, account: Account | undefined):
     "never",
   ] as const);
   const mechanism = stringOption(opt(options, "auth")) ?? account?.auth;
+  const fingerprintText = stringOption(opt(options, "tlsFingerprint"));
+  const fingerprint =
+    fingerprintText === undefined ? account?.tlsFingerprint : normalizeFingerprint(fingerprintText);
+  if (fingerprintText !== undefined && fingerprint === undefined) {
+    throw new UsageError(
+      `--tls-fingerprint wants the certificate's SHA-256 fingerprint (64 hex digits, colons allowed), not '${fingerprintText}'`,
+    );
+  }
+  if (fingerprint !== undefined && options.insecure === true)
+    throw new UsageError("give --tls-fingerprint or --insecure, not both");
   return {
     server:
       serverText === undefined
@@ -60,6 +73,7 @@ export function connectionFlags(options: Options, account: Account | undefined):
     chunking: options.chunking !== false,
     helo: stringOption(opt(options, "helo")) ?? account?.helo,
     insecure: options.insecure === true,
+    ...(fingerprint === undefined ? {} : { fingerprint }),
     servername: stringOption(opt(options, "tlsServername")),
     caPath: stringOption(opt(options, "ca")),
     certPath: stringOption(opt(options, "clientCert")),

@@ -31,7 +31,12 @@ export function deliveryJson(delivery: DomainDelivery) {
         }
       : null,
     tls: client?.tls
-      ? { protocol: client.tls.protocol, cipher: client.tls.cipher, verified: client.tls.authorized }
+      ? {
+          protocol: client.tls.protocol,
+          cipher: client.tls.cipher,
+          verified: client.tls.authorized,
+          ...(client.tls.pinned ? { pinned: true } : {}),
+        }
       : null,
     stages: (client?.stages ?? []).map((s) => ({
       stage: s.stage,

@@ -6,6 +6,8 @@ import type { ClientErrorKind, SmtpClientError } from "../client/errors.ts";
 import type { DomainDelivery } from "../client/mx-delivery.ts";
 import { formatPath } from "../core/address.ts";
 import type { Reply } from "../core/reply.ts";
+import { NetError } from "../net/net-error.ts";
+import { PIN_MISMATCH } from "../net/tls-fingerprint.ts";
 import { ExitCode } from "./exit-codes.ts";
 
 const ERROR_EXIT: Record<ClientErrorKind, ExitCode> = {
@@ -94,6 +96,8 @@ export function exitCodeForDeliveries(
 /** What the user can do about an error, when there is something obvious. */
 function hintFor(error: SmtpClientError): string {
   if (error.netKind === "tls-verify") {
+    if (error.cause instanceof NetError && error.cause.code === PIN_MISMATCH)
+      return "; compare --tls-fingerprint with the certificate's sha256 (smtpkit probe --insecure shows it)";
     return "; trust its CA with --ca FILE, check the name with --tls-servername, or accept it with --insecure";
   }
   if (error.kind === "auth-plaintext") return "; use --starttls always or --tls, or --allow-plaintext-auth";

@@ -30,6 +30,7 @@ export function queueRouteFromSend(options: Options, account: Account | undefine
   const flags = connectionFlags(options, account);
   const tls: RouteTls = definedOnly({
     insecure: flags.insecure ? true : undefined,
+    fingerprint: flags.fingerprint,
     servername: flags.servername,
     caFile: absolute(flags.caPath),
     certFile: absolute(flags.certPath),

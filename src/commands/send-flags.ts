@@ -79,6 +79,11 @@ export const SEND_FLAGS: readonly SendFlag[] = [
     help: "auto | always | never (default auto; always when authenticating)",
   },
   { long: "insecure", help: "Do not fail when the certificate does not verify" },
+  {
+    long: "tls-fingerprint",
+    value: "sha256",
+    help: "Trust only the certificate with this SHA-256 fingerprint (as probe shows it)",
+  },
   { long: "ca", value: "file", help: "CA certificates (PEM) to verify the server with" },
   { long: "client-cert", value: "file", help: "Client certificate (PEM)" },
   { long: "client-key", value: "file", help: "Client key (PEM)" },

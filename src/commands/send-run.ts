@@ -110,6 +110,7 @@ export async function resolveRoute(options: Options, account: Account | undefine
     allowPlaintextAuth: flags.allowPlaintextAuth,
     tls: {
       insecure: flags.insecure,
+      ...(flags.fingerprint === undefined ? {} : { fingerprint: flags.fingerprint }),
       servername: flags.servername,
       ...(ca === undefined ? {} : { ca }),
       ...(cert === undefined ? {} : { cert }),

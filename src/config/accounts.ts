@@ -1,4 +1,5 @@
 import { CliError, ExitCode } from "../commands/exit-codes.ts";
+import { normalizeFingerprint } from "../net/tls-fingerprint.ts";
 
 /** How a connection is secured: implicit TLS (smtps, port 465), STARTTLS, or plain. */
 export type TlsMode = "implicit" | "starttls" | "none";
@@ -20,6 +21,8 @@ export interface Account {
   password: SecretSource;
   from?: string;
   helo?: string;
+  /** "AA:BB:...": trust the server's certificate with this SHA-256 fingerprint, and no other. */
+  tlsFingerprint?: string;
   isDefault: boolean;
 }
 
@@ -48,6 +51,10 @@ const ACCOUNT_KEYS: Record<string, (value: unknown) => string | undefined> = {
   password_cmd: (v) => (typeof v === "string" && v.length > 0 ? undefined : "must be a command"),
   from: (v) => (typeof v === "string" ? undefined : "must be an address"),
   helo: (v) => (typeof v === "string" && v.length > 0 ? undefined : "must be a host name"),
+  tls_fingerprint: (v) =>
+    typeof v === "string" && normalizeFingerprint(v) !== undefined
+      ? undefined
+      : "must be a SHA-256 fingerprint (64 hex digits, colons allowed)",
   default: (v) => (typeof v === "boolean" ? undefined : "must be true or false"),
 };
 
@@ -160,6 +167,9 @@ export function parseAccounts(path: string, text: string): AccountsFile {
       },
       from: values.from as string | undefined,
       helo: values.helo as string | undefined,
+      ...(typeof values.tls_fingerprint === "string"
+        ? { tlsFingerprint: normalizeFingerprint(values.tls_fingerprint) }
+        : {}),
       isDefault,
     });
   }

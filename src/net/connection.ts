@@ -88,7 +88,7 @@ interface PendingHandshake {
   resolve: (info: TlsInfo) => void;
   reject: (error: NetError) => void;
   /** Client side only. */
-  client?: { expectedName: string | undefined; insecure: boolean };
+  client?: { expectedName: string | undefined; insecure: boolean; fingerprint: string | undefined };
 }
 
 /**
@@ -318,6 +318,7 @@ export class SocketConnection implements Connection {
               client: {
                 expectedName: client.servername ?? this.peerName,
                 insecure: client.insecure === true,
+                fingerprint: client.fingerprint,
               },
             }),
       };
@@ -448,7 +449,7 @@ export class SocketConnection implements Connection {
     try {
       const info = tlsInfoOf(socket as unknown as NativeTlsSocket, verifyError, pending.client);
       if (pending.client !== undefined && !pending.client.insecure)
-        verifiedOrThrow(info, verifyError, this.description);
+        verifiedOrThrow(info, verifyError, this.description, pending.client.fingerprint);
       this.#tls = info;
       pending.resolve(info);
     } catch (error) {

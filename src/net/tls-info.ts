@@ -34,6 +34,8 @@ export interface TlsInfo {
   servername?: string;
   /** Client side only: whether the leaf certificate is valid for `servername`. */
   nameMatches?: boolean;
+  /** Client side only: trusted because its fingerprint is the pinned one (tls-fingerprint.ts), whatever `authorized` says. */
+  pinned?: boolean;
   /** STARTTLS only: plaintext bytes that had arrived but were dropped at the switch (RFC 3207 §4.2). */
   discardedBytes?: number;
 }

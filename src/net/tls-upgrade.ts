@@ -1,5 +1,6 @@
 import type { TLSOptions } from "bun";
 import { errorCode, NetError, toNetError } from "./net-error.ts";
+import { PIN_MISMATCH } from "./tls-fingerprint.ts";
 import { sniFor, type TlsInfo } from "./tls-info.ts";
 
 export interface ClientTlsOptions {
@@ -12,6 +13,8 @@ export interface ClientTlsOptions {
   key?: string | Buffer;
   /** Verify but do not fail: the handshake completes and TlsInfo reports authorized=false with the reason. */
   insecure?: boolean;
+  /** Trust exactly the certificate with this SHA-256 fingerprint ("AA:BB:..."), and no other (tls-fingerprint.ts). */
+  fingerprint?: string;
 }
 
 export interface ServerTlsOptions {
@@ -33,7 +36,24 @@ export function handshakeError(error: unknown, what: string): NetError {
  * library so that `insecure` can still report the reason, and so that a failure is a NetError of
  * kind "tls-verify" with the names in its message and the verification code as its code.
  */
-export function verifiedOrThrow(info: TlsInfo, verifyError: Error | null, what: string): TlsInfo {
+export function verifiedOrThrow(
+  info: TlsInfo,
+  verifyError: Error | null,
+  what: string,
+  fingerprint?: string,
+): TlsInfo {
+  if (fingerprint !== undefined) {
+    const presented = info.chain[0]?.fingerprintSha256;
+    if (presented === fingerprint) {
+      info.pinned = true;
+      return info;
+    }
+    throw new NetError(
+      "tls-verify",
+      `${what}: the certificate is not the pinned one: its SHA-256 fingerprint is ${presented ?? "unknown"}`,
+      PIN_MISMATCH,
+    );
+  }
   if (info.authorized) return info;
   throw new NetError(
     "tls-verify",

@@ -72,6 +72,7 @@ export async function clientOptionsFor(
     resolver: context.resolver,
     tls: {
       ...(route.tls?.insecure === true ? { insecure: true } : {}),
+      ...(route.tls?.fingerprint === undefined ? {} : { fingerprint: route.tls.fingerprint }),
       ...(route.tls?.servername === undefined ? {} : { servername: route.tls.servername }),
       ...(ca === undefined ? {} : { ca }),
       ...(cert === undefined ? {} : { cert }),

@@ -9,6 +9,8 @@ import type { SecretSource } from "../config/accounts.ts";
 export interface RouteTls {
   /** Do not fail when the certificate does not verify. */
   insecure?: boolean;
+  /** "AA:BB:...": trust the certificate with this SHA-256 fingerprint, and no other. */
+  fingerprint?: string;
   /** Name to verify the certificate against (and SNI). */
   servername?: string;
   /** PEM files, read at connection time. */

@@ -43,6 +43,20 @@ describe("config accounts", () => {
     expect(file.accounts.get("home")?.tls).toBe("implicit");
   });
 
+  test("tls_fingerprint: kept in openssl's form; a value that is not a SHA-256 fingerprint is a config error", () => {
+    const hex = "ab".repeat(32);
+    const file = parseAccounts(
+      "/c.toml",
+      `[accounts.pinned]\nserver = "mx.example.com"\ntls_fingerprint = "${hex}"\n`,
+    );
+    expect(file.accounts.get("pinned")?.tlsFingerprint).toBe(Array(32).fill("AB").join(":"));
+    const error = errorOf(`[accounts.pinned]\nserver = "mx.example.com"\ntls_fingerprint = "ab:cd"\n`);
+    expect(error.exitCode).toBe(78);
+    expect(error.message).toBe(
+      "/c.toml:3: account 'pinned': tls_fingerprint must be a SHA-256 fingerprint (64 hex digits, colons allowed)",
+    );
+  });
+
   test("the default account is picked without --account, a named one with it", () => {
     const file = parseAccounts("/c.toml", good);
     expect(pickAccount(file, undefined)?.name).toBe("work");

@@ -1,3 +1,4 @@
+import { X509Certificate } from "node:crypto";
 // `smtpkit send` and `smtpkit sendmail` against real peers (issue 3, "Tests (real peers)"):
 // Python's aiosmtpd and Postfix's smtp-sink receive, Python's `email` package reads what arrived.
 // A missing peer fails the test (requirePeer throws); nothing here is skipped.
@@ -299,6 +300,25 @@ describe("TLS against aiosmtpd with a test certificate", () => {
         expect(tls.verified).toBe(true);
         expect(tls.protocol).toMatch(/^TLSv1\.[23]$/);
         expect((await peer.waitForMessages(1))[0]?.tls).toBe(true);
+      });
+    });
+
+    test(`${mode}: --tls-fingerprint trusts that certificate alone; another one exits 77 with a hint`, async () => {
+      await withAiosmtpd(options(pki.unknownCa), async (peer) => {
+        const pin = new X509Certificate(pki.unknownCa.cert).fingerprint256;
+        const pinned = await runCli([...sendArgs(peer.port), ...tlsFlag, "--tls-fingerprint", pin, "--json"]);
+        expect(pinned.code).toBe(0);
+        expect(JSON.parse(pinned.stdout).deliveries[0].tls).toMatchObject({ verified: false, pinned: true });
+        expect((await peer.waitForMessages(1))[0]?.tls).toBe(true);
+        const other = new X509Certificate(pki.server.cert).fingerprint256.replaceAll(":", "").toLowerCase();
+        const refused = await runCli([...sendArgs(peer.port), ...tlsFlag, "--tls-fingerprint", other]);
+        expect(refused.code).toBe(77);
+        expect(refused.stderr).toContain(
+          `the certificate is not the pinned one: its SHA-256 fingerprint is ${pin}`,
+        );
+        expect(refused.stderr).toContain("compare --tls-fingerprint with the certificate's");
+        expect(refused.stderr.trim().split("\n")).toHaveLength(1);
+        expect(await peer.messages()).toHaveLength(1);
       });
     });
 

@@ -1,5 +1,6 @@
 import { dlopen, FFIType, ptr } from "bun:ffi";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { X509Certificate } from "node:crypto";
 import type { Connection } from "../../src/net/connection.ts";
 import { createResolver } from "../../src/net/dns.ts";
 import { type Listener, listen } from "../../src/net/listener.ts";
@@ -292,6 +293,37 @@ describe("implicit TLS", () => {
       expect(await firstChunk(connection)).toBe("220 echo\r\n");
     });
   }
+
+  test("a pinned fingerprint: that certificate is trusted, though no CA given vouches for it", async () => {
+    const { listener } = await echoServer(pki.unknownCa);
+    const fingerprint = new X509Certificate(pki.unknownCa.cert).fingerprint256;
+    const connection = await open({
+      host: "localhost",
+      port: listener.port,
+      family: 4,
+      tls: { fingerprint },
+    });
+    expect(connection.tls?.pinned).toBe(true);
+    expect(connection.tls?.authorized).toBe(false);
+    expect(await firstChunk(connection)).toBe("220 echo\r\n");
+  });
+
+  test("a pinned fingerprint: any other certificate is refused, even one that verifies", async () => {
+    const { listener } = await echoServer(pki.server);
+    const other = new X509Certificate(pki.unknownCa.cert).fingerprint256;
+    const error = await failure({
+      host: "localhost",
+      port: listener.port,
+      family: 4,
+      timeoutMs: 5_000,
+      tls: { ca: pki.ca.cert, fingerprint: other },
+    });
+    expect(error.kind).toBe("tls-verify");
+    expect(error.code).toBe("ERR_TLS_CERT_FINGERPRINT");
+    expect(error.message).toContain(
+      `the certificate is not the pinned one: its SHA-256 fingerprint is ${new X509Certificate(pki.server.cert).fingerprint256}`,
+    );
+  });
 
   test("the tls-verify code is that of the reason given: the chain's before the name's", async () => {
     const expiredWrongName = await pki.ca.issue({

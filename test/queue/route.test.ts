@@ -96,3 +96,17 @@ describe("canonical routes and destinations", () => {
     ]);
   });
 });
+
+describe("clientOptionsFor", () => {
+  test("a route's pinned fingerprint reaches the client's TLS options", async () => {
+    const { clientOptionsFor } = await import("../../src/queue/connect.ts");
+    const fingerprint = Array(32).fill("0F").join(":");
+    const options = await clientOptionsFor(
+      { kind: "smarthost", host: "relay.test", port: 25, tls: { fingerprint } },
+      "relay.test",
+      25,
+      { resolver: {} as never, hostname: "worker.test", readSecret: async () => undefined },
+    );
+    expect(options.tls).toEqual({ fingerprint });
+  });
+});
