@@ -11,6 +11,7 @@ import { formatPath, type Path, parseMailbox } from "../core/address.ts";
 import type { Envelope } from "../core/envelope.ts";
 import { emptyMailParams, emptyRcptParams } from "../core/esmtp-params.ts";
 import { ReleaseRefused } from "../http/release-route.ts";
+import { normalizeFingerprint } from "../net/tls-fingerprint.ts";
 import { openQueue, QUEUE_FILE_NAME } from "../queue/open-queue.ts";
 import { parseRouteTarget, type QueueRoute, RouteTargetError } from "../queue/route.ts";
 import type { Queue, QueueId } from "../queue/types.ts";
@@ -61,6 +62,7 @@ const RELAY_FLAGS: readonly (readonly [string, string])[] = [
   ["relayPasswordCmd", "--relay-password-cmd"],
   ["relayCa", "--relay-ca"],
   ["relayInsecure", "--relay-insecure"],
+  ["relayTlsFingerprint", "--relay-tls-fingerprint"],
 ];
 
 const SECRET_FLAGS = {
@@ -149,9 +151,19 @@ export function relayRoute(
   }
   const caFile = absolute(stringOption(opt(options, "relayCa")));
   if (caFile !== undefined) checkCaFile(caFile);
+  const fingerprintText = stringOption(opt(options, "relayTlsFingerprint"));
+  const fingerprint = fingerprintText === undefined ? undefined : normalizeFingerprint(fingerprintText);
+  if (fingerprintText !== undefined && fingerprint === undefined) {
+    throw new UsageError(
+      `--relay-tls-fingerprint wants the certificate's SHA-256 fingerprint (64 hex digits, colons allowed), not '${fingerprintText}'`,
+    );
+  }
+  if (fingerprint !== undefined && options.relayInsecure === true)
+    throw new UsageError("give --relay-tls-fingerprint or --relay-insecure, not both");
   const tls = {
     ...(caFile === undefined ? {} : { caFile }),
     ...(options.relayInsecure === true ? { insecure: true } : {}),
+    ...(fingerprint === undefined ? {} : { fingerprint }),
   };
   let route: QueueRoute;
   try {

@@ -74,6 +74,11 @@ export function registerServe(cli: CAC): void {
     )
     .option("--relay-ca <file>", "CA certificates (PEM) to verify the relay target with", many)
     .option("--relay-insecure", "Do not fail when the relay target's certificate does not verify")
+    .option(
+      "--relay-tls-fingerprint <sha256>",
+      "Trust only the relay target certificate with this SHA-256 fingerprint",
+      many,
+    )
     .option("--dns <host[:port]>", "DNS resolver for --relay mx", many)
     .option(
       "--webhook-url <url>",

@@ -83,6 +83,20 @@ describe("relayRoute", () => {
     expect(relayRoute({ relay: ["mx"], relayDomains: ["example.com"] })).toEqual({ kind: "mx" });
   });
 
+  test("--relay-tls-fingerprint pins the target's certificate; a bad value, or one beside --relay-insecure, is a usage error", () => {
+    const pin = Array(32).fill("0F").join(":");
+    const flags = { relay: "smtp://smarthost.test", relayTo: "a@b.test" };
+    expect(relayRoute({ ...flags, relayTlsFingerprint: "0f".repeat(32) })).toMatchObject({
+      tls: { fingerprint: pin },
+    });
+    expect(failure(() => relayRoute({ ...flags, relayTlsFingerprint: "0f" })).message).toBe(
+      "--relay-tls-fingerprint wants the certificate's SHA-256 fingerprint (64 hex digits, colons allowed), not '0f'",
+    );
+    expect(
+      failure(() => relayRoute({ ...flags, relayTlsFingerprint: pin, relayInsecure: true })).message,
+    ).toBe("give --relay-tls-fingerprint or --relay-insecure, not both");
+  });
+
   test("the last --relay wins, as for every flag that takes one value", () => {
     const route = relayRoute({ relay: ["mx", "smtp://b.test:26?starttls=never"], relayDomains: "x.test" });
     expect(route).toMatchObject({ kind: "smarthost", host: "b.test", port: 26, starttls: "never" });
@@ -95,6 +109,7 @@ describe("relayRoute", () => {
     [{ relayPasswordEnv: ["X"] }, "--relay-password-env needs --relay TARGET"],
     [{ relayCa: ["ca.pem"] }, "--relay-ca needs --relay TARGET"],
     [{ relayInsecure: true }, "--relay-insecure needs --relay TARGET"],
+    [{ relayTlsFingerprint: "ab" }, "--relay-tls-fingerprint needs --relay TARGET"],
   ])("%j without --relay is a usage error", (flags, message) => {
     const error = failure(() => relayRoute(flags));
     expect(error.exitCode).toBe(ExitCode.usage);

@@ -1,3 +1,4 @@
+import { X509Certificate } from "node:crypto";
 // `serve --relay` against real peers: aiosmtpd as a smarthost that insists on STARTTLS (with the
 // test CA's certificate) and AUTH, swaks as the submitting client, Postfix's smtp-sink as an
 // upstream that is down at first, the release API, and direct MX delivery through the loopback
@@ -128,6 +129,29 @@ function expectTrace(raw: Uint8Array, sent: string): string {
   );
   return received;
 }
+
+describe("to a smarthost whose certificate no CA vouches for, pinned with --relay-tls-fingerprint", () => {
+  test("relayed over STARTTLS to the pinned certificate", async () => {
+    const smarthost = await startAiosmtpd({ starttls: pki.unknownCa, requireStarttls: true });
+    const serve = await startServe({
+      args: [
+        "--quiet",
+        ["--relay", `smtp://${LOOPBACK}:${smarthost.port}`],
+        ["--relay-tls-fingerprint", new X509Certificate(pki.unknownCa.cert).fingerprint256],
+        ["--relay-domains", "example.com"],
+      ].flat(),
+    });
+    try {
+      expect((await swaks(serve.port, "bob@example.com")).exitCode).toBe(0);
+      const [arrived] = await smarthost.waitForMessages(1);
+      expect(arrived?.tls).toBe(true);
+      expect(arrived?.rcptTos).toEqual(["bob@example.com"]);
+    } finally {
+      await serve.close();
+      await smarthost.close();
+    }
+  });
+});
 
 describe("to a smarthost that requires STARTTLS and AUTH (aiosmtpd)", () => {
   let serve: ServeProcess;
