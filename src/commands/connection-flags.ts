@@ -48,14 +48,9 @@ export function connectionFlags(options: Options, account: Account | undefined):
     "never",
   ] as const);
   const mechanism = stringOption(opt(options, "auth")) ?? account?.auth;
-  const fingerprintText = stringOption(opt(options, "tlsFingerprint"));
   const fingerprint =
-    fingerprintText === undefined ? account?.tlsFingerprint : normalizeFingerprint(fingerprintText);
-  if (fingerprintText !== undefined && fingerprint === undefined) {
-    throw new UsageError(
-      `--tls-fingerprint wants the certificate's SHA-256 fingerprint (64 hex digits, colons allowed), not '${fingerprintText}'`,
-    );
-  }
+    pinnedFingerprint(options, "tlsFingerprint", "--tls-fingerprint", "insecure", "--insecure") ??
+    account?.tlsFingerprint;
   if (fingerprint !== undefined && options.insecure === true)
     throw new UsageError("give --tls-fingerprint or --insecure, not both");
   return {
@@ -87,4 +82,28 @@ export function connectionFlags(options: Options, account: Account | undefined):
     mechanism: mechanism?.toUpperCase(),
     dns: stringOption(opt(options, "dns")),
   };
+}
+
+/**
+ * A fingerprint flag (send's --tls-fingerprint, serve's --relay-tls-fingerprint) in openssl's
+ * "AA:BB:..." form; a value that is not a SHA-256 fingerprint, or the flag beside its
+ * don't-verify twin, is a usage error.
+ */
+export function pinnedFingerprint(
+  options: Options,
+  key: string,
+  flag: string,
+  insecureKey: string,
+  insecureFlag: string,
+): string | undefined {
+  const text = stringOption(opt(options, key));
+  if (text === undefined) return undefined;
+  const fingerprint = normalizeFingerprint(text);
+  if (fingerprint === undefined) {
+    throw new UsageError(
+      `${flag} wants the certificate's SHA-256 fingerprint (64 hex digits, colons allowed), not '${text}'`,
+    );
+  }
+  if (options[insecureKey] === true) throw new UsageError(`give ${flag} or ${insecureFlag}, not both`);
+  return fingerprint;
 }

@@ -11,7 +11,6 @@ import { formatPath, type Path, parseMailbox } from "../core/address.ts";
 import type { Envelope } from "../core/envelope.ts";
 import { emptyMailParams, emptyRcptParams } from "../core/esmtp-params.ts";
 import { ReleaseRefused } from "../http/release-route.ts";
-import { normalizeFingerprint } from "../net/tls-fingerprint.ts";
 import { openQueue, QUEUE_FILE_NAME } from "../queue/open-queue.ts";
 import { parseRouteTarget, type QueueRoute, RouteTargetError } from "../queue/route.ts";
 import type { Queue, QueueId } from "../queue/types.ts";
@@ -26,6 +25,7 @@ import {
   relaysNothing,
 } from "../serve/relay-policy.ts";
 import type { Backend } from "../server/backend.ts";
+import { pinnedFingerprint } from "./connection-flags.ts";
 import { CliError, ExitCode, UsageError } from "./exit-codes.ts";
 import { listOption, type OptionValue, stringOption } from "./option-values.ts";
 import { attemptLines } from "./queue-format.ts";
@@ -151,15 +151,13 @@ export function relayRoute(
   }
   const caFile = absolute(stringOption(opt(options, "relayCa")));
   if (caFile !== undefined) checkCaFile(caFile);
-  const fingerprintText = stringOption(opt(options, "relayTlsFingerprint"));
-  const fingerprint = fingerprintText === undefined ? undefined : normalizeFingerprint(fingerprintText);
-  if (fingerprintText !== undefined && fingerprint === undefined) {
-    throw new UsageError(
-      `--relay-tls-fingerprint wants the certificate's SHA-256 fingerprint (64 hex digits, colons allowed), not '${fingerprintText}'`,
-    );
-  }
-  if (fingerprint !== undefined && options.relayInsecure === true)
-    throw new UsageError("give --relay-tls-fingerprint or --relay-insecure, not both");
+  const fingerprint = pinnedFingerprint(
+    options,
+    "relayTlsFingerprint",
+    "--relay-tls-fingerprint",
+    "relayInsecure",
+    "--relay-insecure",
+  );
   const tls = {
     ...(caFile === undefined ? {} : { caFile }),
     ...(options.relayInsecure === true ? { insecure: true } : {}),
